@@ -1,0 +1,90 @@
+"""Exceptions to responses: registered handlers by MRO, HTTPError bodies, safe 500s."""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any, Callable, Sequence
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from . import _json
+from .errors import HTTPError
+from .middleware._chain import settle
+from .response import JSON_TYPE, Response, error_response
+
+_log = Logger(namespace="cello_twisted.errors")
+
+
+def internal_error(request: Any, exc: BaseException, debug: bool) -> Response:
+    """The 500 response (SPEC §2.24 r3); always logs the traceback."""
+    _log.failure(
+        "Unhandled {exc_type} in {method} {path}",
+        exc_type=type(exc).__name__,
+        method=getattr(request, "method", "?"),
+        path=getattr(request, "path", "?"),
+        failure=_failure_for(exc),
+    )
+    body: dict[str, Any] = {"error": "Internal Server Error", "status": 500}
+    if debug:
+        body["exception"] = type(exc).__name__
+        body["detail"] = str(exc)
+        body["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).splitlines()
+    return Response(_json.dumpb(body), 500, None, JSON_TYPE)
+
+
+def _failure_for(exc: BaseException) -> Any:
+    from twisted.python.failure import Failure
+
+    return Failure(exc, type(exc), exc.__traceback__)
+
+
+def http_error_response(request: Any, exc: HTTPError) -> Response:
+    """Standard body plus WWW-Authenticate on 401s (SPEC §2.10 r17)."""
+    resp = error_response(exc)
+    if exc.status == 401 and "www-authenticate" not in resp.headers:
+        realm = "api"
+        state = getattr(request, "_state", None)
+        if state:
+            realm = state.get("jwt_realm", realm)
+        value = f'Bearer realm="{realm}"'
+        reason = getattr(exc, "reason", None)
+        if reason:
+            value += f', error="invalid_token", error_description="{reason}"'
+        resp.headers.set("WWW-Authenticate", value)
+    return resp
+
+
+class ErrorHandling:
+    """Per-route error conversion: blueprint handlers (innermost first), then the app's."""
+
+    __slots__ = ("maps", "app")
+
+    def __init__(self, maps: Sequence[dict[type, Callable[..., Any]]], app: Any) -> None:
+        self.maps = [m for m in maps if m]
+        self.app = app
+
+    def find(self, exc: BaseException) -> Callable[..., Any] | None:
+        for cls in type(exc).__mro__:
+            for handlers in self.maps:
+                fn = handlers.get(cls)
+                if fn is not None:
+                    return fn
+        return None
+
+    def default(self, request: Any, exc: BaseException) -> Response:
+        if isinstance(exc, HTTPError):
+            return http_error_response(request, exc)
+        return internal_error(request, exc, self.app.debug)
+
+    def __call__(self, request: Any, exc: BaseException) -> Any:
+        handler = self.find(exc) if self.maps else None
+        if handler is None:
+            return self.default(request, exc)
+        try:
+            result = settle(handler(request, exc))
+        except Exception as inner:  # noqa: BLE001 - a failing handler falls back to 500
+            return internal_error(request, inner, self.app.debug)
+        if isinstance(result, Deferred):
+            return result.addErrback(lambda f: internal_error(request, f.value, self.app.debug))
+        return result

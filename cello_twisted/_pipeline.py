@@ -1,0 +1,159 @@
+"""Compile an App's tables into a router whose entries hold ready-made chains.
+
+Done once at start-up and again only after a registration changes something
+(registration is live, SPEC §2.4 r2), never per request.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Sequence
+
+from twisted.internet.defer import Deferred
+
+from ._error_handling import ErrorHandling
+from .errors import BadRequestError, HTTPError
+from .guards import run_guards
+from .middleware._chain import compose, settle
+from .response import Response
+from .routing._pattern import join_paths, parse_pattern
+from .routing._router import PathEntry, Router
+
+
+class CompiledRoute:
+    """A route as served: full path, the enclosing blueprints and its chain."""
+
+    __slots__ = ("spec", "path", "method", "param_names", "blueprints", "chain", "handler", "rate_limit")
+
+    def __init__(self, spec: Any, path: str, param_names: list[str], blueprints: tuple[Any, ...]) -> None:
+        self.spec = spec
+        self.path = path
+        self.method = spec.method
+        self.param_names = param_names
+        self.blueprints = blueprints
+        self.handler = spec.handler
+        self.rate_limit = spec.rate_limit
+        self.chain: Callable[[Any], Any] = _unset
+
+    @property
+    def name(self) -> str | None:
+        return self.spec.name
+
+    def __repr__(self) -> str:
+        return f"<Route {self.method} {self.path}>"
+
+
+def _unset(request: Any) -> Any:
+    raise RuntimeError("route chain used before compilation finished")
+
+
+class Pipeline:
+    """What AppResource consults per request."""
+
+    __slots__ = ("router", "not_found", "bad_path")
+
+    def __init__(self, router: Router, not_found: Callable[[Any], Any], bad_path: Callable[[Any], Any]):
+        self.router = router
+        self.not_found = not_found
+        self.bad_path = bad_path
+
+
+def _call_handler(spec: Any, app: Any) -> Callable[[Any], Any]:
+    fn = spec.handler
+    if spec.threaded:
+        return lambda request: app.run_blocking(fn, request)
+    if inspect.iscoroutinefunction(fn):
+        return lambda request: Deferred.fromCoroutine(fn(request))
+    return fn
+
+
+def make_endpoint(call: Callable[[Any], Any], guards: Sequence[Any]) -> Callable[[Any], Any]:
+    """Innermost link: guards in order, then the handler, then result conversion."""
+    if not guards:
+        return lambda request: settle(call(request))
+    guards = tuple(guards)
+
+    def endpoint(request: Any) -> Any:
+        pending = run_guards(guards, request)
+        if pending is None:
+            return settle(call(request))
+        return pending.addCallback(lambda _: settle(call(request)))
+
+    return endpoint
+
+
+def _raiser(make_error: Callable[[Any], HTTPError]) -> Callable[[Any], Any]:
+    def endpoint(request: Any) -> Any:
+        raise make_error(request)
+
+    return endpoint
+
+
+def _options_endpoint(entry: PathEntry) -> Callable[[Any], Any]:
+    def endpoint(request: Any) -> Response:
+        resp = Response(b"", 204)
+        resp.headers.set("Allow", entry.allow)
+        return resp
+
+    return endpoint
+
+
+def _not_allowed(entry: PathEntry) -> Callable[[Any], Any]:
+    return _raiser(lambda request: HTTPError(405, headers={"Allow": entry.allow}))
+
+
+def _not_found_endpoint(app: Any) -> Callable[[Any], Any]:
+    mounts = sorted(app.static_mounts, key=lambda m: len(m.url_path), reverse=True)
+
+    def endpoint(request: Any) -> Any:
+        for mount in mounts:
+            result = mount.serve(request)
+            if result is not None:
+                return result
+        raise HTTPError(404, extra={"path": request.path})
+
+    return endpoint
+
+
+def compile_app(app: Any) -> Pipeline:
+    router = Router()
+    app_errors = ErrorHandling([app.exception_handlers], app)
+    owners: dict[int, tuple[list[Any], ErrorHandling]] = {}
+    websockets = []
+    for spec, tables in app._walk():
+        blueprints = tables[1:]
+        full_path = join_paths(*(t.prefix for t in tables), spec.path)
+        segments = parse_pattern(full_path, spec.constraints)
+        entry = router.entry_for(segments)
+        middleware = list(app.middleware)
+        guards = list(app.guards)
+        for bp in blueprints:
+            middleware += bp.middleware
+            guards += bp.guards
+        guards += spec.guards
+        errors = ErrorHandling([bp.exception_handlers for bp in reversed(blueprints)] + [app.exception_handlers], app)
+        route = CompiledRoute(spec, full_path, [s.value for s in segments if s.kind != "lit"], blueprints)
+        if entry.owner is None:
+            entry.owner = route
+            owners[id(entry)] = (middleware, errors)
+        if spec.method == "WEBSOCKET":
+            websockets.append((route, entry, middleware, guards, errors))
+            continue
+        route.chain = compose(middleware, make_endpoint(_call_handler(spec, app), guards), errors)
+        entry.methods[spec.method] = route
+    if websockets:
+        from .websocket import websocket_endpoint
+
+        for route, entry, middleware, guards, errors in websockets:
+            route.chain = compose(middleware, websocket_endpoint(route, guards, app), errors)
+            entry.websocket = route
+    for entry in router.entries():
+        entry.finish()
+        middleware, errors = owners[id(entry)]
+        entry.options_chain = compose(middleware, _options_endpoint(entry), errors)
+        entry.not_allowed_chain = compose(middleware, _not_allowed(entry), errors)
+    not_found = compose(list(app.middleware), _not_found_endpoint(app), app_errors)
+    bad_path = compose(
+        list(app.middleware), _raiser(lambda r: BadRequestError("Request path is not valid UTF-8")), app_errors
+    )
+    return Pipeline(router, not_found, bad_path)

@@ -1,0 +1,260 @@
+"""Route tables shared by App and Blueprint: decorators, middleware, guards, nesting."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from .routing._pattern import Segment, join_paths, parse_pattern
+
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
+
+
+class RouteSpec:
+    """One registration: ``@app.get("/users/{id}")`` or ``@app.websocket(...)``."""
+
+    __slots__ = (
+        "path",
+        "method",
+        "handler",
+        "segments",
+        "guards",
+        "rate_limit",
+        "constraints",
+        "threaded",
+        "name",
+        "tags",
+        "summary",
+        "description",
+        "options",
+        "owner",
+    )
+
+    def __init__(self, path: str, method: str, handler: Callable[..., Any], owner: Any, **opts: Any) -> None:
+        self.path = path
+        self.method = method
+        self.handler = handler
+        self.owner = owner
+        self.constraints = opts.pop("constraints", None)
+        self.segments: list[Segment] = parse_pattern(path, self.constraints)
+        self.guards = list(opts.pop("guards", None) or ())
+        self.rate_limit = opts.pop("rate_limit", None)
+        self.threaded = bool(opts.pop("threaded", False))
+        self.name = opts.pop("name", None) or getattr(handler, "__name__", None)
+        self.tags = list(opts.pop("tags", None) or ())
+        self.summary = opts.pop("summary", None)
+        self.description = opts.pop("description", None)
+        self.options = opts  # websocket options (subprotocols, max_message_size)
+        if self.threaded and inspect.iscoroutinefunction(handler):
+            raise ValueError(f"threaded=True cannot run coroutine function {self.name!r}")
+
+    @property
+    def param_names(self) -> list[str]:
+        return [s.value for s in self.segments if s.kind != "lit"]
+
+    def shape(self, prefix_segments: Sequence[Segment] = ()) -> str:
+        return "/" + "/".join(s.shape() for s in (*prefix_segments, *self.segments))
+
+    def __repr__(self) -> str:
+        return f"<Route {self.method} {self.path} -> {self.name}>"
+
+
+class RouteTable:
+    """Routes, middleware, guards, exception handlers and child blueprints."""
+
+    prefix = ""
+
+    def __init__(self) -> None:
+        self.routes: list[RouteSpec] = []
+        self.middleware: list[Any] = []
+        self.guards: list[Any] = []
+        self.exception_handlers: dict[type, Callable[..., Any]] = {}
+        self.blueprints: list[Any] = []
+        self._parents: list[RouteTable] = []
+
+    # -- change notification (registration is live) ------------------------
+
+    def _changed(self) -> None:
+        for parent in self._parents:
+            parent._changed()
+
+    def _roots(self) -> Iterator[RouteTable]:
+        if not self._parents:
+            yield self
+        for parent in self._parents:
+            yield from parent._roots()
+
+    # -- routes --------------------------------------------------------------
+
+    def route(self, path: str, methods: Iterable[str] = ("GET",), **options: Any) -> Callable[[Any], Any]:
+        if isinstance(methods, str):
+            methods = (methods,)
+        methods = [m.upper() for m in methods]
+
+        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+            specs = [RouteSpec(path, m, fn, self, **dict(options)) for m in methods]
+            for spec in specs:
+                self._add(spec)
+            return fn
+
+        return decorator
+
+    def _add(self, spec: RouteSpec) -> None:
+        for root in self._roots():
+            root._check_unique(self._chain_to(root), spec)
+        self.routes.append(spec)
+        self._changed()
+
+    def _vet(self, middleware: Any) -> None:
+        """Overridden by App: refuse short secrets under ``strict_secrets``."""
+
+    def _check_unique(self, tables: tuple[RouteTable, ...], spec: RouteSpec) -> None:
+        """Overridden by App: same normalised path + method twice is an error."""
+
+    def get(self, path: str, **options: Any) -> Callable[[Any], Any]:
+        return self.route(path, ("GET",), **options)
+
+    def post(self, path: str, **options: Any) -> Callable[[Any], Any]:
+        return self.route(path, ("POST",), **options)
+
+    def put(self, path: str, **options: Any) -> Callable[[Any], Any]:
+        return self.route(path, ("PUT",), **options)
+
+    def patch(self, path: str, **options: Any) -> Callable[[Any], Any]:
+        return self.route(path, ("PATCH",), **options)
+
+    def delete(self, path: str, **options: Any) -> Callable[[Any], Any]:
+        return self.route(path, ("DELETE",), **options)
+
+    def options(self, path: str, **options: Any) -> Callable[[Any], Any]:
+        return self.route(path, ("OPTIONS",), **options)
+
+    def head(self, path: str, **options: Any) -> Callable[[Any], Any]:
+        return self.route(path, ("HEAD",), **options)
+
+    def websocket(
+        self,
+        path: str,
+        *,
+        guards: Any = None,
+        subprotocols: Sequence[str] | None = None,
+        max_message_size: int = 1048576,
+    ) -> Callable[[Any], Any]:
+        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self._add(
+                RouteSpec(
+                    path,
+                    "WEBSOCKET",
+                    fn,
+                    self,
+                    guards=guards,
+                    subprotocols=list(subprotocols or ()),
+                    max_message_size=max_message_size,
+                )
+            )
+            return fn
+
+        return decorator
+
+    # -- middleware, guards, errors ------------------------------------------
+
+    def use(self, middleware: Any) -> Any:
+        """Append ``middleware(request, call_next)`` to this table's chain."""
+        if not callable(middleware):
+            raise TypeError("middleware must be callable as mw(request, call_next)")
+        for root in self._roots():
+            root._vet(middleware)
+        self.middleware.append(middleware)
+        self._changed()
+        return middleware
+
+    def _install(self, middleware: Any) -> Any:
+        """Add framework middleware, or replace one of the same class in place."""
+        for index, existing in enumerate(self.middleware):
+            if type(existing) is type(middleware) and getattr(middleware, "singleton", True):
+                for root in self._roots():
+                    root._vet(middleware)
+                self.middleware[index] = middleware
+                self._changed()
+                return middleware
+        return self.use(middleware)
+
+    def add_guard(self, guard: Any) -> None:
+        if not callable(guard):
+            raise TypeError("a guard must be callable as guard(request)")
+        self.guards.append(guard)
+        self._changed()
+
+    def exception_handler(self, exc_class: type) -> Callable[[Any], Any]:
+        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self.exception_handlers[exc_class] = fn
+            self._changed()
+            return fn
+
+        return decorator
+
+    def enable_cors(self, config: Any = None, **fields: Any) -> Any:
+        from .middleware.cors import Cors
+
+        return self._install(Cors(config, **fields))
+
+    def enable_rate_limit(self, config: Any) -> Any:
+        from .middleware.ratelimit import RateLimit
+
+        return self._install(RateLimit(config))
+
+    def enable_compression(self, min_size: int = 1024, level: int = 6) -> Any:
+        from .middleware.compression import Compression
+
+        return self._install(Compression(min_size=min_size, level=level))
+
+    # -- nesting ---------------------------------------------------------------
+
+    def register_blueprint(self, bp: Any) -> None:
+        if bp is self or self._is_descendant_of(bp):
+            raise ValueError("cannot register a blueprint into itself or its descendant")
+        for root in self._roots():
+            if root._contains(bp):
+                raise ValueError(f"blueprint {bp.name!r} is already registered in this app")
+        for root in self._roots():
+            outer = self._chain_to(root)
+            for spec, inner in bp._walk():
+                root._check_unique((*outer, *inner), spec)
+        self.blueprints.append(bp)
+        bp._parents.append(self)
+        self._changed()
+
+    register = register_blueprint
+
+    def _is_descendant_of(self, other: RouteTable) -> bool:
+        return any(p is other or p._is_descendant_of(other) for p in self._parents)
+
+    def _contains(self, bp: RouteTable) -> bool:
+        return any(child is bp or child._contains(bp) for child in self.blueprints)
+
+    def _chain_to(self, root: RouteTable) -> tuple[RouteTable, ...]:
+        """The tables from ``root`` down to ``self``, both included."""
+        if self is root:
+            return (self,)
+        for parent in self._parents:
+            if any(r is root for r in parent._roots()):
+                return (*parent._chain_to(root), self)
+        return (self,)
+
+    def _walk(
+        self, outer: tuple[RouteTable, ...] = ()
+    ) -> Iterator[tuple[RouteSpec, tuple[RouteTable, ...]]]:
+        """Every route below this table, with the tables (outermost first) enclosing it."""
+        chain = (*outer, self)
+        for spec in self.routes:
+            yield spec, chain
+        for child in self.blueprints:
+            yield from child._walk(chain)
+
+    def get_all_routes(self) -> list[tuple[str, str]]:
+        """``[(full_path, METHOD)]`` in registration order, blueprints included."""
+        out = []
+        for spec, chain in self._walk():
+            prefixes = [t.prefix for t in chain]
+            out.append((join_paths(*prefixes, spec.path), spec.method))
+        return out

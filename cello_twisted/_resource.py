@@ -1,0 +1,76 @@
+"""AppResource: the twisted.web leaf that resolves a route and runs its chain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET
+
+from ._writer import write_response
+from .request import Request
+
+
+def _decode_segments(segments: list[bytes]) -> list[str]:
+    return [s.decode("utf-8") for s in segments if s]
+
+
+class AppResource(Resource):
+    """Routes everything below its mount point; ``request.root_path`` is the mount prefix."""
+
+    isLeaf = True
+
+    def __init__(self, app: Any) -> None:
+        super().__init__()
+        self.app = app
+
+    def render(self, twreq: Any) -> Any:
+        app = self.app
+        pipeline = app._pipeline or app._compile()
+        method = twreq.method.decode("latin-1")
+        prepath = twreq.prepath
+        root_path = ("/" + "/".join(p.decode("utf-8", "replace") for p in prepath)) if prepath else ""
+        postpath = twreq.postpath
+        try:
+            segments = _decode_segments(postpath)
+        except UnicodeDecodeError:
+            path = "/" + "/".join(s.decode("utf-8", "replace") for s in postpath)
+            request = Request(twreq, app, method, path, root_path)
+            return write_response(request, pipeline.bad_path(request))
+        path = "/" + "/".join(segments) if len(postpath) == len(segments) else _path_of(postpath)
+        request = Request(twreq, app, method, path, root_path)
+        match = pipeline.router.match(segments)
+        if match is None:
+            return write_response(request, pipeline.not_found(request))
+        entry, values = match
+        route = entry.methods.get(method)
+        if route is None:
+            if entry.websocket is not None and method == "GET":
+                route = entry.websocket
+            elif method == "HEAD":
+                route = entry.methods.get("GET")
+            if route is None:
+                chain = entry.options_chain if method == "OPTIONS" else entry.not_allowed_chain
+                request.route = entry.owner
+                return write_response(request, chain(request))
+        elif entry.websocket is not None and method == "GET" and _wants_upgrade(twreq):
+            route = entry.websocket
+        request.route = route
+        if values:
+            request.params = dict(zip(route.param_names, values))
+        return write_response(request, route.chain(request))
+
+    def getChildWithDefault(self, path: bytes, request: Any) -> Any:  # pragma: no cover - leaf
+        return self
+
+
+def _path_of(postpath: list[bytes]) -> str:
+    return "/" + "/".join(s.decode("utf-8") for s in postpath)
+
+
+def _wants_upgrade(twreq: Any) -> bool:
+    value = twreq.requestHeaders.getRawHeaders(b"upgrade")
+    return bool(value) and value[0].lower() == b"websocket"
+
+
+__all__ = ["AppResource", "NOT_DONE_YET"]

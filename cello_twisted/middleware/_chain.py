@@ -1,0 +1,128 @@
+"""Compose middleware into one callable per route, once, at start-up.
+
+Internal protocol: a *link* is ``link(request) -> Response | Deferred[Response]``.
+Framework middleware (classes marked ``native = True``) is called as
+``mw(request, call_next)`` with that same fast ``call_next``, so an all-sync chain
+allocates no Deferred. User middleware gets a ``call_next`` that always returns a
+Deferred (SPEC §2.6) and may return a value, a Deferred or a coroutine.
+
+Every link turns exceptions into responses (via the route's error handler), so
+outer middleware always receives a Response, never a Failure.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Sequence
+
+from twisted.internet.defer import CancelledError, Deferred, succeed
+from twisted.python.failure import Failure
+
+from ..response import Response, to_response
+
+Link = Callable[[Any], Any]
+ErrorHandler = Callable[[Any, BaseException], Any]
+
+
+def settle(value: Any, convert: Callable[[Any], Any] = to_response) -> Any:
+    """Apply ``convert`` now, or when ``value`` (a Deferred or coroutine) resolves."""
+    if isinstance(value, Deferred):
+        return value.addCallback(convert)
+    if inspect.iscoroutine(value):
+        return Deferred.fromCoroutine(value).addCallback(convert)
+    return convert(value)
+
+
+def then(value: Any, fn: Callable[[Any], Any]) -> Any:
+    """``fn(value)`` for a plain value, or chained onto a Deferred (for native middleware)."""
+    if isinstance(value, Deferred):
+        return value.addCallback(fn)
+    return fn(value)
+
+
+def guard_errors(link: Link, on_error: ErrorHandler) -> Link:
+    """Wrap ``link`` so raised exceptions and failed Deferreds become error Responses."""
+
+    def recover(failure: Failure, request: Any) -> Any:
+        if failure.check(CancelledError):
+            return failure  # a disconnect: let cancellation propagate untouched
+        return on_error(request, failure.value)
+
+    def guarded(request: Any) -> Any:
+        try:
+            result = link(request)
+        except Exception as exc:  # noqa: BLE001 - every error becomes a response
+            return on_error(request, exc)
+        if isinstance(result, Deferred):
+            return result.addErrback(recover, request)
+        return result
+
+    return guarded
+
+
+def _user_link(mw: Callable[..., Any], nxt: Link) -> Link:
+    def link(request: Any) -> Any:
+        called = False
+
+        def call_next(req: Any = None) -> Deferred:
+            nonlocal called
+            if called:
+                raise RuntimeError("call_next() may be called only once per request")
+            called = True
+            result = nxt(request if req is None else req)
+            return result if isinstance(result, Deferred) else succeed(result)
+
+        return settle(mw(request, call_next))
+
+    return link
+
+
+def _native_link(mw: Any, nxt: Link) -> Link:
+    return lambda request: mw(request, nxt)
+
+
+def compose(middleware: Sequence[Any], endpoint: Link, on_error: ErrorHandler) -> Link:
+    """Fold ``middleware`` (first registered = outermost) around ``endpoint``."""
+    handler = guard_errors(endpoint, on_error)
+    for mw in reversed(middleware):
+        if getattr(mw, "native", False):
+            handler = guard_errors(_native_link(mw, handler), on_error)
+        else:
+            handler = guard_errors(_user_link(mw, handler), on_error)
+    return handler
+
+
+class BeforeRequest:
+    """``@app.before_request``: a non-None return short-circuits (SPEC §2.6 r3)."""
+
+    native = True
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, request: Any, call_next: Link) -> Any:
+        result = self.fn(request)
+
+        def decide(value: Any) -> Any:
+            if value is None:
+                return call_next(request)
+            return to_response(value)
+
+        if isinstance(result, Deferred) or inspect.iscoroutine(result):
+            return settle(result, decide)
+        return decide(result)
+
+
+class AfterRequest:
+    """``@app.after_request``: may replace the response; None keeps it."""
+
+    native = True
+
+    def __init__(self, fn: Callable[[Any, Response], Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, request: Any, call_next: Link) -> Any:
+        def after(response: Response) -> Any:
+            return settle(self.fn(request, response), lambda v: response if v is None else to_response(v))
+
+        return then(call_next(request), after)

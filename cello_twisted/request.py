@@ -1,0 +1,361 @@
+"""The Request wrapper: a str view of Twisted's request, computed lazily and cached."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING, Any, Iterator
+from urllib.parse import parse_qsl
+
+from . import _json
+from ._headers import Headers
+from .errors import BadRequestError
+
+if TYPE_CHECKING:
+    from .app import App
+    from .routing._router import Route
+
+
+class Context(dict):  # type: ignore[type-arg]
+    """Per-request storage for middleware and handlers (a dict with helpers)."""
+
+    def set(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def has(self, key: str) -> bool:
+        return key in self
+
+    def delete(self, key: str) -> None:
+        self.pop(key, None)
+
+
+class QueryParams:
+    """Decoded query string: ``get`` returns the first value, ``get_all`` every value."""
+
+    __slots__ = ("_pairs", "_first")
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self._pairs = pairs
+        first: dict[str, str] = {}
+        for key, value in pairs:
+            first.setdefault(key, value)
+        self._first = first
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._first.get(key, default)
+
+    def get_all(self, key: str) -> list[str]:
+        return [v for k, v in self._pairs if k == key]
+
+    def keys(self) -> list[str]:
+        return list(self._first)
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._first.items())
+
+    def to_dict(self) -> dict[str, str]:
+        return dict(self._first)
+
+    def __getitem__(self, key: str) -> str:
+        return self._first[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._first
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._first)
+
+    def __len__(self) -> int:
+        return len(self._first)
+
+    def __repr__(self) -> str:
+        return f"QueryParams({self._pairs!r})"
+
+
+def _charset(content_type: str | None) -> str:
+    if content_type:
+        for part in content_type.split(";")[1:]:
+            key, _, value = part.strip().partition("=")
+            if key.lower() == "charset" and value:
+                return value.strip('"')
+    return "utf-8"
+
+
+class Request:
+    """What a handler receives. ``raw`` is the underlying Twisted request."""
+
+    __slots__ = (
+        "raw",
+        "app",
+        "route",
+        "params",
+        "method",
+        "path",
+        "root_path",
+        "_headers",
+        "_query",
+        "_body",
+        "_json",
+        "_form",
+        "_context",
+        "_cookies",
+        "_state",
+        "_client_ip",
+        "gone",
+    )
+
+    def __init__(self, raw: Any, app: App, method: str, path: str, root_path: str = "") -> None:
+        self.raw = raw
+        self.app = app
+        self.method = method
+        self.path = path
+        self.root_path = root_path
+        self.route: Route | None = None
+        self.params: dict[str, str] = {}
+        self._headers: Headers | None = None
+        self._query: QueryParams | None = None
+        self._body: bytes | None = None
+        self._json: Any = _MISSING
+        self._form: Any = None
+        self._context: Context | None = None
+        self._cookies: dict[str, str] | None = None
+        self._state: dict[str, Any] | None = None
+        self._client_ip: str | None = None
+        self.gone = False  # set when the client disconnected before the response
+
+    # -- URL ---------------------------------------------------------------
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.raw.isSecure() else "http"
+
+    @property
+    def host(self) -> str:
+        return self.headers.get("host") or ""
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}{self.raw.uri.decode('latin-1')}"
+
+    @property
+    def query(self) -> QueryParams:
+        if self._query is None:
+            uri: bytes = self.raw.uri
+            _, sep, qs = uri.partition(b"?")
+            if not sep or not qs:
+                self._query = QueryParams([])
+            else:
+                try:
+                    pairs = parse_qsl(
+                        qs.decode("ascii"), keep_blank_values=True, encoding="utf-8", errors="strict"
+                    )
+                except (UnicodeDecodeError, ValueError):
+                    raise BadRequestError("Query string is not valid UTF-8") from None
+                self._query = QueryParams(pairs)
+        return self._query
+
+    query_params = query
+
+    def get_query_param(self, name: str, default: Any = None) -> Any:
+        return self.query.get(name, default)
+
+    # -- headers -----------------------------------------------------------
+
+    @property
+    def headers(self) -> Headers:
+        if self._headers is None:
+            headers = Headers()
+            for name, values in self.raw.requestHeaders.getAllRawHeaders():
+                key = name.decode("latin-1")
+                for value in values:
+                    headers.add(key, value.decode("latin-1"))
+            self._headers = headers
+        return self._headers
+
+    def get_header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name, default)
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        if self._cookies is None:
+            self._cookies = {
+                k.decode("latin-1"): v.decode("latin-1")
+                for k, v in self.raw.received_cookies.items()
+            }
+        return self._cookies
+
+    @property
+    def content_type(self) -> str | None:
+        value = self.raw.requestHeaders.getRawHeaders(b"content-type")
+        return value[0].decode("latin-1") if value else None
+
+    @property
+    def content_length(self) -> int | None:
+        value = self.raw.requestHeaders.getRawHeaders(b"content-length")
+        try:
+            return int(value[0]) if value else None
+        except ValueError:
+            return None
+
+    def _mime(self) -> str:
+        ct = self.content_type
+        return ct.split(";", 1)[0].strip().lower() if ct else ""
+
+    def is_json(self) -> bool:
+        mime = self._mime()
+        return mime == "application/json" or mime.endswith("+json")
+
+    def is_form(self) -> bool:
+        return self._mime() == "application/x-www-form-urlencoded"
+
+    def is_multipart(self) -> bool:
+        return self._mime().startswith("multipart/form-data")
+
+    # -- body --------------------------------------------------------------
+
+    def body(self) -> bytes:
+        if self._body is None:
+            content = self.raw.content
+            if content is None:
+                self._body = b""
+            else:
+                content.seek(0)
+                self._body = content.read()
+        return self._body
+
+    def text(self) -> str:
+        try:
+            return self.body().decode(_charset(self.content_type))
+        except (UnicodeDecodeError, LookupError):
+            raise BadRequestError("Request body is not valid text in its declared charset") from None
+
+    def json(self) -> Any:
+        if self._json is _MISSING:
+            body = self.body()
+            if not body.strip():
+                raise BadRequestError("Request body is empty; expected JSON")
+            try:
+                self._json = _json.loads(body)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise BadRequestError(f"Invalid JSON body: {exc}") from None
+        return self._json
+
+    def form(self) -> Any:
+        if self._form is None:
+            from .forms import parse_form
+
+            self._form = parse_form(self)
+        return self._form
+
+    def files(self) -> list[Any]:
+        return self.form().all_files()
+
+    async def body_async(self) -> bytes:
+        return self.body()
+
+    async def text_async(self) -> str:
+        return self.text()
+
+    async def json_async(self) -> Any:
+        return self.json()
+
+    # -- per-request state -------------------------------------------------
+
+    @property
+    def context(self) -> Context:
+        if self._context is None:
+            self._context = Context()
+        return self._context
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """Private per-request state for framework middleware."""
+        if self._state is None:
+            self._state = {}
+        return self._state
+
+    @property
+    def session(self) -> Any:
+        session = self._context.get("session") if self._context is not None else None
+        if session is None:
+            raise RuntimeError("request.session needs sessions: call app.enable_sessions(SessionConfig(...))")
+        return session
+
+    @property
+    def jwt_claims(self) -> Any:
+        getter = self._state.get("jwt_claims") if self._state else None
+        if getter is None:
+            raise RuntimeError("request.jwt_claims needs JWT middleware: app.enable_jwt(...) or app.use(JwtAuth(...))")
+        return getter()
+
+    @property
+    def jwt_token(self) -> str | None:
+        return self._state.get("jwt_token") if self._state else None
+
+    @property
+    def csrf_token(self) -> str:
+        getter = self._state.get("csrf_token") if self._state else None
+        if getter is None:
+            raise RuntimeError("request.csrf_token needs CSRF protection: call app.enable_csrf(...)")
+        return getter()
+
+    # -- client ------------------------------------------------------------
+
+    @property
+    def client_ip(self) -> str:
+        if self._client_ip is None:
+            self._client_ip = self.app._client_ip_of(self)
+        return self._client_ip
+
+    remote_addr = client_ip
+
+    def peer_ip(self) -> str:
+        """The TCP peer's address, ignoring proxy headers."""
+        addr = self.raw.getClientAddress()
+        return getattr(addr, "host", None) or "unknown"
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.path}>"
+
+
+class _Missing:
+    pass
+
+
+_MISSING = _Missing()
+
+
+class TrustedProxies:
+    """Decides whether a peer may set ``X-Forwarded-For`` / ``X-Real-IP`` (SPEC §2.2 r2)."""
+
+    def __init__(self, proxies: Any) -> None:
+        self.any = False
+        self.networks: list[Any] = []
+        for item in proxies or ():
+            if item == "*":
+                self.any = True
+            else:
+                self.networks.append(ipaddress.ip_network(item, strict=False))
+
+    def __bool__(self) -> bool:
+        return self.any or bool(self.networks)
+
+    def trusts(self, ip: str) -> bool:
+        if self.any:
+            return True
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(addr in net for net in self.networks)
+
+    def client_ip(self, request: Request) -> str:
+        peer = request.peer_ip()
+        if not self or not self.trusts(peer):
+            return peer
+        forwarded = request.headers.get("x-forwarded-for")
+        if forwarded:
+            first = forwarded.split(",")[0].strip()
+            if first:
+                return first
+        real = request.headers.get("x-real-ip")
+        return real.strip() if real else peer

@@ -1,0 +1,299 @@
+"""The Response value object and the conversion of handler return values into one."""
+
+from __future__ import annotations
+
+import time
+from email.utils import formatdate
+from typing import TYPE_CHECKING, Any, Mapping
+from xml.sax.saxutils import escape as _xml_escape
+
+from . import _json
+from ._headers import Headers
+from .errors import HTTPError
+
+if TYPE_CHECKING:
+    from .request import Request
+
+JSON_TYPE = "application/json"
+TEXT_TYPE = "text/plain; charset=utf-8"
+HTML_TYPE = "text/html; charset=utf-8"
+XML_TYPE = "application/xml; charset=utf-8"
+OCTET_TYPE = "application/octet-stream"
+
+_REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+_SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
+
+
+class Streamer:
+    """A body written after the headers (files, SSE).
+
+    ``prepare`` may adjust status and headers (ranges, 304) before they are sent;
+    ``start`` writes the body to the Twisted request and finishes it, returning a
+    Deferred; ``stop`` is called when the client disconnects first.
+    """
+
+    buffered = False  # compression and similar whole-body transforms skip streamers
+
+    def prepare(self, request: Request, response: Response) -> None:
+        """Adjust ``response`` for ``request`` before headers go out."""
+
+    def start(self, twreq: Any) -> Any:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Release resources after a disconnect."""
+
+
+class Response:
+    """An HTTP response: status, headers and a bytes body (or a streamer)."""
+
+    __slots__ = ("status", "headers", "body", "content_type", "streamer")
+
+    def __init__(
+        self,
+        body: bytes | str = b"",
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+            if content_type is None:
+                content_type = TEXT_TYPE
+        elif body and content_type is None:
+            content_type = OCTET_TYPE
+        self.body: bytes = body
+        self.status: int = int(status)
+        self.headers = Headers(headers) if headers else Headers()
+        self.content_type: str | None = content_type
+        self.streamer: Streamer | None = None
+
+    # -- factories -------------------------------------------------------------
+
+    @classmethod
+    def json(cls, data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+        return cls(_json.dumpb(data), status, headers, JSON_TYPE)
+
+    @classmethod
+    def text(cls, body: str, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+        return cls(body.encode("utf-8"), status, headers, TEXT_TYPE)
+
+    @classmethod
+    def html(cls, body: str, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+        return cls(body.encode("utf-8"), status, headers, HTML_TYPE)
+
+    @classmethod
+    def xml(cls, body_or_dict: Any, status: int = 200, root_name: str = "root") -> Response:
+        if isinstance(body_or_dict, (str, bytes)):
+            body = body_or_dict
+        else:
+            body = f"<{root_name}>{_to_xml(body_or_dict)}</{root_name}>"
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        return cls(body, status, None, XML_TYPE)
+
+    @classmethod
+    def binary(cls, data: bytes, content_type: str = OCTET_TYPE, status: int = 200) -> Response:
+        return cls(bytes(data), status, None, content_type)
+
+    @classmethod
+    def redirect(cls, url: str, status: int = 302, permanent: bool = False) -> Response:
+        if permanent:
+            status = 301
+        if status not in _REDIRECT_CODES:
+            raise ValueError(f"redirect status must be one of {sorted(_REDIRECT_CODES)}, not {status}")
+        resp = cls(b"", status)
+        resp.headers.set("Location", url)
+        return resp
+
+    @classmethod
+    def no_content(cls) -> Response:
+        return cls(b"", 204)
+
+    @classmethod
+    def created(cls, data: Any = None, location: str | None = None) -> Response:
+        body = b"" if data is None else _json.dumpb(data)
+        resp = cls(body, 201, None, JSON_TYPE)
+        if location is not None:
+            resp.headers.set("Location", location)
+        return resp
+
+    @classmethod
+    def file(cls, path: Any, filename: str | None = None, content_type: str | None = None) -> Response:
+        from .static import file_response
+
+        return file_response(path, filename=filename, content_type=content_type, attachment=True)
+
+    @classmethod
+    def sendfile(cls, path: Any, content_type: str | None = None) -> Response:
+        from .static import file_response
+
+        return file_response(path, content_type=content_type, attachment=False)
+
+    @classmethod
+    def sse(cls, stream: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+        from .sse import sse_response
+
+        return sse_response(stream, status=status, headers=headers)
+
+    # -- accessors -------------------------------------------------------------
+
+    @property
+    def status_code(self) -> int:
+        return self.status
+
+    @status_code.setter
+    def status_code(self, value: int) -> None:
+        self.status = int(value)
+
+    def set_header(self, name: str, value: str) -> Response:
+        if name.lower() == "content-type":
+            self.content_type = value
+        else:
+            self.headers.set(name, value)
+        return self
+
+    def add_header(self, name: str, value: str) -> Response:
+        self.headers.add(name, value)
+        return self
+
+    def delete_header(self, name: str) -> Response:
+        if name.lower() == "content-type":
+            self.content_type = None
+        self.headers.delete(name)
+        return self
+
+    def get_header(self, name: str, default: str | None = None) -> str | None:
+        if name.lower() == "content-type":
+            return self.content_type if self.content_type is not None else default
+        return self.headers.get(name, default)
+
+    def set_cookie(
+        self,
+        name: str,
+        value: str,
+        max_age: int | None = None,
+        expires: Any = None,
+        path: str | None = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: str | None = None,
+        *,
+        http_only: bool | None = None,
+        same_site: str | None = None,
+    ) -> Response:
+        """Append one ``Set-Cookie`` header (``http_only``/``same_site`` are aliases)."""
+        self.headers.add(
+            "Set-Cookie",
+            format_cookie(
+                name,
+                value,
+                max_age=max_age,
+                expires=expires,
+                path=path,
+                domain=domain,
+                secure=secure,
+                httponly=httponly if http_only is None else http_only,
+                samesite=samesite if same_site is None else same_site,
+            ),
+        )
+        return self
+
+    def delete_cookie(self, name: str, path: str | None = "/", domain: str | None = None) -> Response:
+        """Expire cookie ``name`` in the browser: empty value, Max-Age=0, 1970 Expires."""
+        return self.set_cookie(name, "", max_age=0, expires=0, path=path, domain=domain)
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.content_type!r} {len(self.body)} bytes>"
+
+
+def format_cookie(
+    name: str,
+    value: str,
+    *,
+    max_age: int | None = None,
+    expires: Any = None,
+    path: str | None = "/",
+    domain: str | None = None,
+    secure: bool = False,
+    httponly: bool = False,
+    samesite: str | None = None,
+) -> str:
+    """Render a ``Set-Cookie`` value; refuses characters that would split the header."""
+    for part in (name, value, path or "", domain or ""):
+        if any(c in part for c in ";\r\n\0") or (part is name and ("=" in name or " " in name)):
+            raise ValueError(f"invalid character in cookie field {part!r}")
+    out = [f"{name}={value}"]
+    if path:
+        out.append(f"Path={path}")
+    if domain:
+        out.append(f"Domain={domain}")
+    if max_age is not None:
+        out.append(f"Max-Age={int(max_age)}")
+    if expires is not None:
+        if isinstance(expires, (int, float)):
+            expires = formatdate(expires, usegmt=True)
+        elif hasattr(expires, "timestamp"):
+            expires = formatdate(expires.timestamp(), usegmt=True)
+        out.append(f"Expires={expires}")
+    elif max_age is not None:
+        out.append(f"Expires={formatdate(time.time() + int(max_age), usegmt=True)}")
+    if secure:
+        out.append("Secure")
+    if httponly:
+        out.append("HttpOnly")
+    if samesite:
+        canonical = _SAMESITE.get(str(samesite).lower())
+        if canonical is None:
+            raise ValueError(f"same_site must be Strict, Lax or None, not {samesite!r}")
+        out.append(f"SameSite={canonical}")
+    return "; ".join(out)
+
+
+def _to_xml(value: Any) -> str:
+    if isinstance(value, dict):
+        return "".join(f"<{k}>{_to_xml(v)}</{k}>" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "".join(f"<item>{_to_xml(v)}</item>" for v in value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _xml_escape(str(value))
+
+
+def to_response(value: Any) -> Response:
+    """Convert a handler's (already awaited) return value into a Response (SPEC §2.3 r7)."""
+    cls = type(value)
+    if cls is dict or cls is list:
+        return Response(_json.dumpb(value), 200, None, JSON_TYPE)
+    if isinstance(value, Response):
+        return value
+    if value is None:
+        return Response(b"", 204)
+    if cls is str:
+        return Response(value.encode("utf-8"), 200, None, TEXT_TYPE)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return Response(bytes(value), 200, None, OCTET_TYPE)
+    if isinstance(value, tuple) and 2 <= len(value) <= 3 and isinstance(value[1], int):
+        resp = to_response(value[0])
+        resp.status = value[1]
+        if len(value) == 3 and value[2]:
+            for name, header_value in dict(value[2]).items():
+                resp.set_header(name, header_value)
+        return resp
+    if isinstance(value, (dict, list)):
+        return Response(_json.dumpb(value), 200, None, JSON_TYPE)
+    stream_factory = getattr(value, "__cello_response__", None)
+    if stream_factory is not None:
+        return stream_factory()
+    raise TypeError(f"handler returned an unsupported type: {cls.__name__}")
+
+
+def error_response(exc: HTTPError) -> Response:
+    """The standard JSON error response for an HTTPError."""
+    resp = Response(_json.dumpb(exc.body()), exc.status, None, JSON_TYPE)
+    for name, value in exc.headers.items():
+        resp.headers.set(name, value)
+    return resp

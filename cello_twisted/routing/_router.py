@@ -1,0 +1,120 @@
+"""Segment-trie matcher: literal > constrained > plain > wildcard, with backtracking."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._pattern import Segment
+
+#: SPEC §2.1 r7: the order methods are listed in ``Allow``.
+ALLOW_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+class PathEntry:
+    """Everything registered at one path shape: compiled handlers by method."""
+
+    __slots__ = ("shape", "methods", "allow", "owner", "websocket", "options_chain", "not_allowed_chain")
+
+    def __init__(self, shape: str) -> None:
+        self.shape = shape
+        self.methods: dict[str, Any] = {}
+        self.allow = ""
+        self.owner: Any = None  # the first route registered here (its middleware serves 405/OPTIONS)
+        self.websocket: Any = None
+        self.options_chain: Any = None
+        self.not_allowed_chain: Any = None
+
+    def finish(self) -> None:
+        """Compute the ``Allow`` header once all routes are in."""
+        present = set(self.methods)
+        if "GET" in present:
+            present.add("HEAD")
+        present.add("OPTIONS")
+        ordered = [m for m in ALLOW_ORDER if m in present]
+        ordered += sorted(m for m in present if m not in ALLOW_ORDER)
+        self.allow = ", ".join(ordered)
+
+
+class _Node:
+    __slots__ = ("static", "params", "wild", "entry")
+
+    def __init__(self) -> None:
+        self.static: dict[str, _Node] = {}
+        self.params: list[tuple[Any, _Node]] = []  # (constraint or None, child), best first
+        self.wild: PathEntry | None = None
+        self.entry: PathEntry | None = None
+
+
+class Router:
+    """Maps decoded path segments to a PathEntry and the captured parameter values."""
+
+    def __init__(self) -> None:
+        self._root = _Node()
+        self._static: dict[tuple[str, ...], PathEntry] = {}
+        self._entries: dict[str, PathEntry] = {}
+
+    def entry_for(self, segments: list[Segment]) -> PathEntry:
+        """The PathEntry for a pattern, created on first use."""
+        shape = "/" + "/".join(s.shape() for s in segments)
+        entry = self._entries.get(shape)
+        if entry is not None:
+            return entry
+        entry = self._entries[shape] = PathEntry(shape)
+        if all(s.kind == "lit" for s in segments):
+            self._static[tuple(s.value for s in segments)] = entry
+        node = self._root
+        for seg in segments:
+            if seg.kind == "lit":
+                node = node.static.setdefault(seg.value, _Node())
+            elif seg.kind == "wild":
+                node.wild = entry
+                return entry
+            else:
+                key = seg.constraint.key() if seg.constraint else None
+                for constraint, child in node.params:
+                    if (constraint.key() if constraint else None) == key:
+                        node = child
+                        break
+                else:
+                    child = _Node()
+                    node.params.append((seg.constraint, child))
+                    # constrained before plain; stable otherwise (registration order)
+                    node.params.sort(key=lambda pair: pair[0] is None)
+                    node = child
+        node.entry = entry
+        return entry
+
+    def entries(self) -> list[PathEntry]:
+        return list(self._entries.values())
+
+    def match(self, segments: list[str]) -> tuple[PathEntry, list[str]] | None:
+        entry = self._static.get(tuple(segments))
+        if entry is not None:
+            return entry, []
+        values: list[str] = []
+        found = _walk(self._root, segments, 0, values)
+        if found is None:
+            return None
+        return found, values
+
+
+def _walk(node: _Node, segments: list[str], index: int, values: list[str]) -> PathEntry | None:
+    if index == len(segments):
+        return node.entry
+    seg = segments[index]
+    child = node.static.get(seg)
+    if child is not None:
+        found = _walk(child, segments, index + 1, values)
+        if found is not None:
+            return found
+    for constraint, child in node.params:
+        if constraint is None or constraint.matches(seg):
+            values.append(seg)
+            found = _walk(child, segments, index + 1, values)
+            if found is not None:
+                return found
+            values.pop()
+    if node.wild is not None:
+        values.append("/".join(segments[index:]))
+        return node.wild
+    return None
