@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 from twisted.internet.defer import Deferred
 
 from ._error_handling import ErrorHandling
-from .errors import BadRequestError, HTTPError
+from .errors import BadRequestError, HTTPError, PayloadTooLargeError
 from .guards import run_guards
 from .middleware._chain import compose, settle
 from .response import Response
@@ -50,12 +50,19 @@ def _unset(request: Any) -> Any:
 class Pipeline:
     """What AppResource consults per request."""
 
-    __slots__ = ("router", "not_found", "bad_path")
+    __slots__ = ("router", "not_found", "bad_path", "too_large")
 
-    def __init__(self, router: Router, not_found: Callable[[Any], Any], bad_path: Callable[[Any], Any]):
+    def __init__(
+        self,
+        router: Router,
+        not_found: Callable[[Any], Any],
+        bad_path: Callable[[Any], Any],
+        too_large: Callable[[Any], Any],
+    ) -> None:
         self.router = router
         self.not_found = not_found
         self.bad_path = bad_path
+        self.too_large = too_large
 
 
 def _call_handler(spec: Any, app: Any) -> Callable[[Any], Any]:
@@ -156,4 +163,7 @@ def compile_app(app: Any) -> Pipeline:
     bad_path = compose(
         list(app.middleware), _raiser(lambda r: BadRequestError("Request path is not valid UTF-8")), app_errors
     )
-    return Pipeline(router, not_found, bad_path)
+    too_large = compose(
+        list(app.middleware), _raiser(lambda r: PayloadTooLargeError(app.max_body_size)), app_errors
+    )
+    return Pipeline(router, not_found, bad_path, too_large)

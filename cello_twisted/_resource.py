@@ -39,6 +39,9 @@ class AppResource(Resource):
             return write_response(request, pipeline.bad_path(request))
         path = "/" + "/".join(segments) if len(postpath) == len(segments) else _path_of(postpath)
         request = Request(twreq, app, method, path, root_path)
+        limit = app.max_body_size
+        if limit is not None and not getattr(twreq, "body_limit_enforced", False) and _body_size(twreq) > limit:
+            return write_response(request, pipeline.too_large(request))
         match = pipeline.router.match(segments)
         if match is None:
             return write_response(request, pipeline.not_found(request))
@@ -62,6 +65,16 @@ class AppResource(Resource):
 
     def getChildWithDefault(self, path: bytes, request: Any) -> Any:  # pragma: no cover - leaf
         return self
+
+
+def _body_size(twreq: Any) -> int:
+    content = twreq.content
+    if content is None:
+        return 0
+    position = content.tell()
+    size = content.seek(0, 2)
+    content.seek(position)
+    return size
 
 
 def _path_of(postpath: list[bytes]) -> str:

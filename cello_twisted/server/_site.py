@@ -43,6 +43,7 @@ class CelloRequest(server.Request):
     """
 
     max_body_size: int | None = None  # set per Site by a subclass
+    body_limit_enforced = True  # AppResource skips its own (late) check
     _refused = False
     _received = 0
 
