@@ -15,7 +15,8 @@ from ._error_handling import ErrorHandling
 from .errors import BadRequestError, HTTPError, PayloadTooLargeError
 from .guards import run_guards
 from .middleware._chain import compose, settle
-from .response import Response
+from . import _json
+from .response import JSON_TYPE, Response
 from .routing._pattern import join_paths, parse_pattern
 from .routing._router import PathEntry, Router
 
@@ -77,7 +78,14 @@ def _call_handler(spec: Any, app: Any) -> Callable[[Any], Any]:
 def make_endpoint(call: Callable[[Any], Any], guards: Sequence[Any]) -> Callable[[Any], Any]:
     """Innermost link: guards in order, then the handler, then result conversion."""
     if not guards:
-        return lambda request: settle(call(request))
+
+        def endpoint_without_guards(request: Any) -> Any:
+            value = call(request)
+            if type(value) is dict:  # the common case, converted without further checks
+                return Response(_json.dumpb(value), 200, None, JSON_TYPE)
+            return settle(value)
+
+        return endpoint_without_guards
     guards = tuple(guards)
 
     def endpoint(request: Any) -> Any:
@@ -138,6 +146,10 @@ def compile_app(app: Any) -> Pipeline:
             middleware += bp.middleware
             guards += bp.guards
         guards += spec.guards
+        if spec.rate_limit is not None:  # SPEC §2.14 r5: the route's own limiter, innermost
+            from .middleware.ratelimit import route_limiter
+
+            middleware.append(route_limiter(app, spec))
         errors = ErrorHandling([bp.exception_handlers for bp in reversed(blueprints)] + [app.exception_handlers], app)
         route = CompiledRoute(spec, full_path, [s.value for s in segments if s.kind != "lit"], blueprints)
         if entry.owner is None:

@@ -11,10 +11,6 @@ from ._writer import write_response
 from .request import Request
 
 
-def _decode_segments(segments: list[bytes]) -> list[str]:
-    return [s.decode("utf-8") for s in segments if s]
-
-
 class AppResource(Resource):
     """Routes everything below its mount point; ``request.root_path`` is the mount prefix."""
 
@@ -32,12 +28,13 @@ class AppResource(Resource):
         root_path = ("/" + "/".join(p.decode("utf-8", "replace") for p in prepath)) if prepath else ""
         postpath = twreq.postpath
         try:
-            segments = _decode_segments(postpath)
+            decoded = [s.decode("utf-8") for s in postpath]
         except UnicodeDecodeError:
             path = "/" + "/".join(s.decode("utf-8", "replace") for s in postpath)
             request = Request(twreq, app, method, path, root_path)
             return write_response(request, pipeline.bad_path(request))
-        path = "/" + "/".join(segments) if len(postpath) == len(segments) else _path_of(postpath)
+        path = "/" + "/".join(decoded)
+        segments = [s for s in decoded if s] if "" in decoded else decoded
         request = Request(twreq, app, method, path, root_path)
         limit = app.max_body_size
         if limit is not None and not getattr(twreq, "body_limit_enforced", False) and _body_size(twreq) > limit:
@@ -75,10 +72,6 @@ def _body_size(twreq: Any) -> int:
     size = content.seek(0, 2)
     content.seek(position)
     return size
-
-
-def _path_of(postpath: list[bytes]) -> str:
-    return "/" + "/".join(s.decode("utf-8") for s in postpath)
 
 
 def _wants_upgrade(twreq: Any) -> bool:

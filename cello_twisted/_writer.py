@@ -31,14 +31,16 @@ def _apply_headers(request: Any, resp: Response) -> None:
         finalize(request, resp)
     if resp.streamer is not None:
         resp.streamer.prepare(request, resp)
-    twreq.setResponseCode(resp.status)
+    if resp.status != 200:  # Twisted's default; skipping the call is measurable
+        twreq.setResponseCode(resp.status)
     if resp.content_type is not None:
         twreq.responseHeaders.setRawHeaders(b"content-type", [_enc(resp.content_type)])
     else:
         twreq.defaultContentType = None
-    if resp.headers:
+    headers = resp._headers
+    if headers is not None and headers._items:
         set_raw = twreq.responseHeaders.setRawHeaders
-        for name, values in resp.headers.raw_items():
+        for name, values in headers.raw_items():
             set_raw(name, values)
 
 

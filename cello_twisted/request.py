@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING, Any, Iterator
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 from urllib.parse import parse_qsl
 
 from . import _json
@@ -83,25 +84,20 @@ def _charset(content_type: str | None) -> str:
 class Request:
     """What a handler receives. ``raw`` is the underlying Twisted request."""
 
-    __slots__ = (
-        "raw",
-        "app",
-        "route",
-        "params",
-        "method",
-        "path",
-        "root_path",
-        "_headers",
-        "_query",
-        "_body",
-        "_json",
-        "_form",
-        "_context",
-        "_cookies",
-        "_state",
-        "_client_ip",
-        "gone",
-    )
+    # Defaults live on the class so that building a Request sets only five attributes.
+    route: Route | None = None
+    params: Mapping[str, str] = MappingProxyType({})
+    gone = False  # set when the client disconnected before the response
+    _headers: Headers | None = None
+    _query: QueryParams | None = None
+    _body: bytes | None = None
+    _json: Any = None
+    _json_done = False
+    _form: Any = None
+    _context: Context | None = None
+    _cookies: dict[str, str] | None = None
+    _state: dict[str, Any] | None = None
+    _client_ip: str | None = None
 
     def __init__(self, raw: Any, app: App, method: str, path: str, root_path: str = "") -> None:
         self.raw = raw
@@ -109,18 +105,6 @@ class Request:
         self.method = method
         self.path = path
         self.root_path = root_path
-        self.route: Route | None = None
-        self.params: dict[str, str] = {}
-        self._headers: Headers | None = None
-        self._query: QueryParams | None = None
-        self._body: bytes | None = None
-        self._json: Any = _MISSING
-        self._form: Any = None
-        self._context: Context | None = None
-        self._cookies: dict[str, str] | None = None
-        self._state: dict[str, Any] | None = None
-        self._client_ip: str | None = None
-        self.gone = False  # set when the client disconnected before the response
 
     # -- URL ---------------------------------------------------------------
 
@@ -229,7 +213,7 @@ class Request:
             raise BadRequestError("Request body is not valid text in its declared charset") from None
 
     def json(self) -> Any:
-        if self._json is _MISSING:
+        if not self._json_done:
             body = self.body()
             if not body.strip():
                 raise BadRequestError("Request body is empty; expected JSON")
@@ -237,6 +221,7 @@ class Request:
                 self._json = _json.loads(body)
             except (ValueError, UnicodeDecodeError) as exc:
                 raise BadRequestError(f"Invalid JSON body: {exc}") from None
+            self._json_done = True
         return self._json
 
     def form(self) -> Any:
@@ -315,13 +300,6 @@ class Request:
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path}>"
-
-
-class _Missing:
-    pass
-
-
-_MISSING = _Missing()
 
 
 class TrustedProxies:

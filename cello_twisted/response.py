@@ -47,7 +47,7 @@ class Streamer:
 class Response:
     """An HTTP response: status, headers and a bytes body (or a streamer)."""
 
-    __slots__ = ("status", "headers", "body", "content_type", "streamer")
+    __slots__ = ("status", "_headers", "body", "content_type", "streamer")
 
     def __init__(
         self,
@@ -64,7 +64,7 @@ class Response:
             content_type = OCTET_TYPE
         self.body: bytes = body
         self.status: int = int(status)
-        self.headers = Headers(headers) if headers else Headers()
+        self._headers: Headers | None = Headers(headers) if headers else None
         self.content_type: str | None = content_type
         self.streamer: Streamer | None = None
 
@@ -137,6 +137,17 @@ class Response:
         return sse_response(stream, status=status, headers=headers)
 
     # -- accessors -------------------------------------------------------------
+
+    @property
+    def headers(self) -> Headers:
+        """Response headers (created on first use: most handler results never need them)."""
+        if self._headers is None:
+            self._headers = Headers()
+        return self._headers
+
+    @headers.setter
+    def headers(self, value: Headers | dict[str, str]) -> None:
+        self._headers = value if isinstance(value, Headers) else Headers(value)
 
     @property
     def status_code(self) -> int:
