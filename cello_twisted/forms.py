@@ -1,0 +1,271 @@
+"""Form bodies: urlencoded and multipart (parsed by the ``multipart`` package), uploads spooled to disk."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Generator, Iterable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
+
+from .errors import BadRequestError
+
+SPOOL_THRESHOLD = 1024 * 1024  # SPEC §2.17 r2: larger files go to a temporary file
+_READ = 64 * 1024
+_MAX_PARTS = 1000
+
+
+class UploadedFile:
+    """One uploaded file: in memory up to 1 MiB, else on disk at ``temp_path``."""
+
+    def __init__(
+        self,
+        name: str,
+        filename: str,
+        content_type: str | None,
+        headers: dict[str, str],
+        data: bytes | None,
+        temp_path: str | None,
+        size: int,
+    ) -> None:
+        self.name = name
+        self.filename = filename
+        self.content_type = content_type or "application/octet-stream"
+        self.headers = headers
+        self.temp_path = temp_path
+        self._data = data
+        self._size = size
+
+    def size(self) -> int:
+        return self._size
+
+    def read(self) -> bytes:
+        if self._data is not None:
+            return self._data
+        with open(self.temp_path, "rb") as fh:  # type: ignore[arg-type]
+            return fh.read()
+
+    def read_text(self, encoding: str = "utf-8") -> str:
+        return self.read().decode(encoding)
+
+    def save(self, path: Any) -> str:
+        """Write the content to ``path`` (copied; the temporary file is removed after the request)."""
+        target = os.fspath(path)
+        if self._data is not None:
+            with open(target, "wb") as fh:
+                fh.write(self._data)
+        else:
+            shutil.copyfile(self.temp_path, target)  # type: ignore[arg-type]
+        return target
+
+    def extension(self) -> str | None:
+        ext = os.path.splitext(self.filename)[1]
+        return ext[1:].lower() if len(ext) > 1 else None
+
+    def _discard(self) -> None:
+        if self.temp_path is not None:
+            try:
+                os.unlink(self.temp_path)
+            except OSError:
+                pass
+
+    def __repr__(self) -> str:
+        return f"<UploadedFile {self.name}={self.filename!r} {self._size} bytes>"
+
+
+class FileList(list):  # type: ignore[type-arg]
+    """``request.files()``: a list that may also be awaited."""
+
+    def __await__(self) -> Generator[Any, None, FileList]:
+        return self
+        yield  # pragma: no cover - makes this a generator
+
+
+class FormData(dict):  # type: ignore[type-arg]
+    """Field name -> first value; files only through the file methods. May be awaited."""
+
+    def __init__(self, fields: Iterable[tuple[str, str]] = (), files: Iterable[UploadedFile] = ()) -> None:
+        super().__init__()
+        self._fields: list[tuple[str, str]] = list(fields)
+        for name, value in self._fields:
+            self.setdefault(name, value)
+        self._files = FileList(files)
+
+    def __await__(self) -> Generator[Any, None, FormData]:
+        return self
+        yield  # pragma: no cover - makes this a generator
+
+    def get_or(self, name: str, default: Any) -> Any:
+        return self.get(name, default)
+
+    def get_all(self, name: str) -> list[str]:
+        return [v for k, v in self._fields if k == name]
+
+    def has_field(self, name: str) -> bool:
+        return name in self
+
+    def field_names(self) -> list[str]:
+        return list(self)
+
+    def field_count(self) -> int:
+        return len(self)
+
+    def get_file(self, name: str) -> UploadedFile | None:
+        for upload in self._files:
+            if upload.name == name:
+                return upload
+        return None
+
+    def get_files(self, name: str) -> list[UploadedFile]:
+        return [f for f in self._files if f.name == name]
+
+    def has_file(self, name: str) -> bool:
+        return self.get_file(name) is not None
+
+    def file_names(self) -> list[str]:
+        return list(dict.fromkeys(f.name for f in self._files))
+
+    def file_count(self) -> int:
+        return len(self._files)
+
+    def all_files(self) -> FileList:
+        return self._files
+
+
+def base_name(filename: str) -> str:
+    """The client's file name without any directory part (``/`` or ``\\``) or NULs."""
+    name = filename.replace("\0", "").replace("\\", "/").rsplit("/", 1)[-1]
+    return "" if name in (".", "..") else name
+
+
+def parse_form(request: Any) -> FormData:
+    """Parse ``request``'s body by its Content-Type (SPEC §2.17 r1); other types -> empty."""
+    content_type = request.content_type or ""
+    mime, options = parse_options_header(content_type)
+    if mime == "application/x-www-form-urlencoded":
+        return _urlencoded(request.body(), options.get("charset") or "utf-8")
+    if mime == "multipart/form-data":
+        form = _multipart(request, options.get("boundary") or "")
+        _cleanup_after(request, form)
+        return form
+    return FormData()
+
+
+def _urlencoded(body: bytes, charset: str) -> FormData:
+    try:
+        text = body.decode(charset)
+        pairs = parse_qsl(text, keep_blank_values=True, encoding=charset, errors="strict")
+    except (UnicodeDecodeError, LookupError, ValueError):
+        raise BadRequestError("Form body is not valid urlencoded text") from None
+    return FormData(pairs)
+
+
+def _chunks(request: Any) -> Iterable[bytes]:
+    content = request.raw.content
+    if content is None:
+        return
+    content.seek(0)
+    while True:
+        data = content.read(_READ)
+        if not data:
+            return
+        yield data
+
+
+def _multipart(request: Any, boundary: str) -> FormData:
+    if not boundary or len(boundary) > 70:
+        raise BadRequestError("multipart/form-data needs a valid boundary")
+    fields: list[tuple[str, str]] = []
+    files: list[UploadedFile] = []
+    part: _Part | None = None
+    try:
+        with PushMultipartParser(boundary, max_segment_count=_MAX_PARTS) as parser:
+            for chunk in [*_chunks(request), b""]:
+                for event in parser.parse(chunk):
+                    if isinstance(event, MultipartSegment):
+                        part = _Part(event)
+                    elif event:
+                        part.feed(event)  # type: ignore[union-attr]
+                    elif part is not None:
+                        part.finish(fields, files)
+                        part = None
+            if not parser.closed:
+                raise BadRequestError("multipart body ended early")
+    except MultipartError as exc:
+        for upload in files:
+            upload._discard()
+        if part is not None:
+            part.abandon()
+        raise BadRequestError(f"Malformed multipart body: {exc}") from None
+    except BaseException:
+        for upload in files:
+            upload._discard()
+        if part is not None:
+            part.abandon()
+        raise
+    return FormData(fields, files)
+
+
+class _Part:
+    """Collects one segment's body: memory first, a temporary file past the threshold."""
+
+    def __init__(self, segment: MultipartSegment) -> None:
+        self.segment = segment
+        self.buffer = bytearray()
+        self.file: Any = None
+        self.size = 0
+
+    def feed(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.file is not None:
+            self.file.write(data)
+            return
+        self.buffer += data
+        if self.segment.filename is not None and len(self.buffer) > SPOOL_THRESHOLD:
+            self.file = tempfile.NamedTemporaryFile(prefix="cello-upload-", delete=False)  # noqa: SIM115
+            self.file.write(self.buffer)
+            self.buffer = bytearray()
+
+    def abandon(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            try:
+                os.unlink(self.file.name)
+            except OSError:
+                pass
+
+    def finish(self, fields: list[tuple[str, str]], files: list[UploadedFile]) -> None:
+        segment = self.segment
+        name = segment.name or ""
+        if segment.filename is None:
+            try:
+                fields.append((name, bytes(self.buffer).decode(segment.charset or "utf-8")))
+            except (UnicodeDecodeError, LookupError):
+                raise BadRequestError(f"form field {name!r} is not valid text") from None
+            return
+        temp_path = None
+        data: bytes | None = bytes(self.buffer)
+        if self.file is not None:
+            self.file.close()
+            temp_path, data = self.file.name, None
+        headers = {k.lower(): v for k, v in segment.headerlist}
+        files.append(
+            UploadedFile(name, base_name(segment.filename), segment.content_type, headers, data, temp_path, self.size)
+        )
+
+
+def _cleanup_after(request: Any, form: FormData) -> None:
+    """Delete spooled temporary files once the request is over."""
+    spooled = [f for f in form.all_files() if f.temp_path is not None]
+    if not spooled:
+        return
+
+    def discard(result: Any) -> Any:
+        for upload in spooled:
+            upload._discard()
+        return result
+
+    request.raw.notifyFinish().addBoth(discard)
