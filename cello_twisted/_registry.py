@@ -59,6 +59,18 @@ class RouteSpec:
         return f"<Route {self.method} {self.path} -> {self.name}>"
 
 
+class MiddlewareList(list):  # type: ignore[type-arg]
+    """The registered middleware, in order; also usable as the ``@app.middleware`` decorator."""
+
+    def __init__(self, owner: RouteTable) -> None:
+        super().__init__()
+        self._owner = owner
+
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        self._owner.use(fn)
+        return fn
+
+
 class RouteTable:
     """Routes, middleware, guards, exception handlers and child blueprints."""
 
@@ -66,7 +78,7 @@ class RouteTable:
 
     def __init__(self) -> None:
         self.routes: list[RouteSpec] = []
-        self.middleware: list[Any] = []
+        self.middleware: MiddlewareList = MiddlewareList(self)
         self.guards: list[Any] = []
         self.exception_handlers: dict[type, Callable[..., Any]] = {}
         self.blueprints: list[Any] = []

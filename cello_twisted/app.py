@@ -106,11 +106,6 @@ class App(RouteTable):
 
     # -- middleware ----------------------------------------------------------
 
-    def middleware(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """Decorator form of ``use``."""
-        self.use(fn)
-        return fn
-
     def before_request(self, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
         self.use(BeforeRequest(fn))
         return fn
@@ -127,7 +122,11 @@ class App(RouteTable):
     def enable_jwt(self, config: Any, *, required: bool = False, skip_paths: Sequence[str] = ()) -> Any:
         from .middleware.jwt import JwtAuth
 
-        return self._install(JwtAuth(config, required=required, skip_paths=skip_paths))
+        auth = JwtAuth(config, required=required, skip_paths=skip_paths)
+        if self._clock is not None:
+            auth.bind_clock(self._clock)
+        self._enabled_jwt = self._install(auth)
+        return self._enabled_jwt
 
     def enable_sessions(self, config: Any) -> Any:
         from .middleware.session import Sessions
@@ -144,7 +143,14 @@ class App(RouteTable):
     def enable_security_headers(self, config: Any = None) -> Any:
         from .middleware.security_headers import SecurityHeaders
 
-        return self._install(SecurityHeaders(config))
+        # A finalizer, not a chain link: applied where every response is written,
+        # whatever the registration position (SPEC §2.15 r1); a second call replaces it.
+        headers = SecurityHeaders(config)
+        self._finalizers[:] = [
+            f for f in self._finalizers if not isinstance(getattr(f, "__self__", None), SecurityHeaders)
+        ]
+        self._finalizers.append(headers.finalize)
+        return headers
 
     def enable_static_files(self, config: Any) -> Any:
         from .static import StaticMount
@@ -163,8 +169,12 @@ class App(RouteTable):
     def jwt(self) -> Any:
         from .middleware.jwt import JwtAuth
 
-        for mw in self.middleware:
+        enabled = getattr(self, "_enabled_jwt", None)
+        candidates = [enabled] if enabled is not None and enabled in self.middleware else []
+        for mw in candidates + self.middleware:
             if isinstance(mw, JwtAuth):
+                if mw.clock is None:
+                    mw.bind_clock(self.clock)  # token times follow app.clock (SPEC §1 r7)
                 return mw
         raise RuntimeError("no JWT configured: call app.enable_jwt(JwtConfig(...)) or app.use(JwtAuth(...))")
 

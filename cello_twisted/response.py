@@ -296,6 +296,8 @@ def to_response(value: Any) -> Response:
         return resp
     if isinstance(value, (dict, list)):
         return Response(_json.dumpb(value), 200, None, JSON_TYPE)
+    if isinstance(value, Mapping):
+        return Response(_json.dumpb(dict(value)), 200, None, JSON_TYPE)
     stream_factory = getattr(value, "__cello_response__", None)
     if stream_factory is not None:
         return stream_factory()

@@ -324,6 +324,6 @@ def _headers_of(response: Any) -> Headers:
 
 
 def _read_body(response: Any) -> Any:
-    from twisted.web.client import readBody
+    import treq
 
-    return readBody(response)
+    return treq.content(response)

@@ -80,6 +80,9 @@ class CelloRequest(server.Request):
         if old is not None and not isinstance(old, _Discard):
             old.close()
         self.content = _Discard()
+        # The channel answers "Expect: 100-continue" right after gotLength; a refused
+        # upload must not be invited.
+        self.requestHeaders.removeHeader(b"expect")
         transport = self.channel.transport
         transport.write(_refusal(limit))
         self.channel.loseConnection()
