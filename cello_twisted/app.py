@@ -81,6 +81,9 @@ class App(RouteTable):
                 raise ValueError(f"route {spec.method} {join_paths(*(t.prefix for t in tables), spec.path)} is already registered")
 
     def _vet(self, middleware: Any) -> None:
+        bind_clock = getattr(middleware, "bind_clock", None)
+        if bind_clock is not None and self._clock is not None:
+            bind_clock(self._clock)  # e.g. JwtAuth: token times follow app.clock (SPEC §1 r7)
         if self.strict_secrets:
             problems = _secret_problems_of(middleware)
             if problems:
@@ -122,10 +125,7 @@ class App(RouteTable):
     def enable_jwt(self, config: Any, *, required: bool = False, skip_paths: Sequence[str] = ()) -> Any:
         from .middleware.jwt import JwtAuth
 
-        auth = JwtAuth(config, required=required, skip_paths=skip_paths)
-        if self._clock is not None:
-            auth.bind_clock(self._clock)
-        self._enabled_jwt = self._install(auth)
+        self._enabled_jwt = self._install(JwtAuth(config, required=required, skip_paths=skip_paths))
         return self._enabled_jwt
 
     def enable_sessions(self, config: Any) -> Any:

@@ -49,11 +49,22 @@ def _verdict(guard: Any, value: Any) -> None:
     raise ForbiddenError("Access denied")
 
 
-def _fail_closed(guard: Any, exc: BaseException) -> GuardError:
+class _GuardCrashed(ForbiddenError):
+    """403 for a guard that raised something other than GuardError (fail closed).
+
+    Kept distinct so ``Not`` never turns a crashing guard into a pass.
+    """
+
+
+def _fail_closed(guard: Any, exc: BaseException, failure: Any = None) -> GuardError:
     if isinstance(exc, GuardError):
         return exc
-    _log.failure("guard {guard!r} raised; refusing the request", guard=guard)
-    return ForbiddenError("Access denied")
+    if failure is None:
+        from twisted.python.failure import Failure
+
+        failure = Failure(exc, type(exc), exc.__traceback__)
+    _log.failure("guard {guard!r} raised; refusing the request", failure=failure, guard=guard)
+    return _GuardCrashed("Access denied")
 
 
 def check_guard(guard: Any, request: Any) -> Deferred | None:
@@ -70,7 +81,7 @@ def check_guard(guard: Any, request: Any) -> Deferred | None:
     if isinstance(value, Deferred):
 
         def failed(failure: Any) -> None:
-            raise _fail_closed(guard, failure.value)
+            raise _fail_closed(guard, failure.value, failure)
 
         return value.addCallbacks(lambda v: _verdict(guard, v), failed)
     _verdict(guard, value)
@@ -191,6 +202,8 @@ class And(Guard):
 
     def __init__(self, *guards: Any) -> None:
         self.guards = _members(guards)
+        if not self.guards:
+            raise ValueError("And() needs at least one guard")  # an empty And would pass everything
 
     def __call__(self, request: Any) -> Any:
         return run_guards(self.guards, request)
@@ -201,6 +214,8 @@ class Or(Guard):
 
     def __init__(self, *guards: Any) -> None:
         self.guards = _members(guards)
+        if not self.guards:
+            raise ValueError("Or() needs at least one guard")
 
     def __call__(self, request: Any, index: int = 0, last: GuardError | None = None) -> Any:
         for i in range(index, len(self.guards)):
@@ -231,6 +246,8 @@ class Not(Guard):
     def __call__(self, request: Any) -> Any:
         try:
             pending = check_guard(self.guard, request)
+        except _GuardCrashed:
+            raise
         except GuardError:
             return True
         if pending is None:
@@ -241,6 +258,8 @@ class Not(Guard):
 
         def failed(failure: Any) -> bool:
             failure.trap(GuardError)
+            if failure.check(_GuardCrashed):
+                return failure  # a crash stays a refusal (fail closed)
             return True
 
         return pending.addCallbacks(passed, failed)

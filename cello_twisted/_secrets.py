@@ -1,0 +1,42 @@
+"""Short-secret policy shared by JWT, session and CSRF configs (SPEC §1 r8)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from .errors import InsecureSecretWarning
+
+MIN_SESSION_SECRET = 32
+MIN_CSRF_SECRET = 32
+HMAC_MINIMUMS = {"HS256": 32, "HS384": 48, "HS512": 64}
+
+
+def secret_bytes(secret: Any, what: str) -> bytes:
+    """``str`` secrets are UTF-8 encoded, ``bytes`` used as is; empty is a ValueError."""
+    if isinstance(secret, str):
+        secret = secret.encode("utf-8")
+    elif isinstance(secret, (bytearray, memoryview)):
+        secret = bytes(secret)
+    elif not isinstance(secret, bytes):
+        raise TypeError(f"{what} must be str or bytes, not {type(secret).__name__}")
+    if not secret:
+        raise ValueError(f"{what} must not be empty")
+    return secret
+
+
+def short_secret_problem(what: str, secret: bytes, minimum: int) -> str | None:
+    """A one-line message when ``secret`` is shorter than ``minimum`` bytes, else None."""
+    if len(secret) >= minimum:
+        return None
+    return f"{what} is {len(secret)} bytes; at least {minimum} bytes are required"
+
+
+def check_secret(what: str, secret: bytes, minimum: int, stacklevel: int = 3) -> str | None:
+    """Warn (InsecureSecretWarning) at construction for a short secret; return the message."""
+    problem = short_secret_problem(what, secret, minimum)
+    if problem is not None:
+        warnings.warn(
+            problem + " (production start-up refuses it)", InsecureSecretWarning, stacklevel=stacklevel
+        )
+    return problem

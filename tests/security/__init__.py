@@ -1,0 +1,1 @@
+"""Security tests: JWT, guards, sessions, CSRF, security headers, short-secret policy."""

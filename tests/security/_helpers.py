@@ -1,0 +1,91 @@
+"""Shared fixtures for the security tests: fixed keys, token forging, a clock at a real epoch."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import warnings
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from twisted.internet import task
+
+SECRET = b"k" * 32
+OTHER_SECRET = b"o" * 32
+EPOCH = 1_700_000_000
+
+_RSA = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+_EC256 = ec.generate_private_key(ec.SECP256R1())
+_EC384 = ec.generate_private_key(ec.SECP384R1())
+
+
+def _private_pem(key: Any) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _public_pem(key: Any) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+RSA_PRIVATE = _private_pem(_RSA)
+RSA_PUBLIC = _public_pem(_RSA)
+EC256_PRIVATE = _private_pem(_EC256)
+EC256_PUBLIC = _public_pem(_EC256)
+EC384_PRIVATE = _private_pem(_EC384)
+EC384_PUBLIC = _public_pem(_EC384)
+
+
+def clock_at(seconds: float = EPOCH) -> task.Clock:
+    clock = task.Clock()
+    clock.advance(seconds)
+    return clock
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def forge_hs(header: dict[str, Any], payload: dict[str, Any], key: bytes, digest: Any = hashlib.sha256) -> str:
+    """A token signed by hand (to build attacks PyJWT refuses to build)."""
+    signing_input = b64(json.dumps(header).encode()) + "." + b64(json.dumps(payload).encode())
+    signature = hmac.new(key, signing_input.encode("ascii"), digest).digest()
+    return signing_input + "." + b64(signature)
+
+
+def unsigned(payload: dict[str, Any]) -> str:
+    return b64(json.dumps({"alg": "none", "typ": "JWT"}).encode()) + "." + b64(json.dumps(payload).encode()) + "."
+
+
+def quiet(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn`` ignoring InsecureSecretWarning (the seeds' short placeholders)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+def assert_no_leak(case: Any, response: Any, *secrets: Any) -> None:
+    """Standard error body only: no traceback, no exception name, no secret or token echoed."""
+    body = response.json()
+    case.assertLessEqual(set(body), {"error", "status", "detail"})
+    text = response.text
+    case.assertNotIn("Traceback", text)
+    for secret in secrets:
+        if isinstance(secret, bytes):
+            secret = secret.decode("latin-1")
+        if secret:
+            case.assertNotIn(secret, text)
+
+
+def with_warnings(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, list[type]]:
+    """(result, warning categories) of ``fn(*args, **kwargs)``; works under trial and pytest."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fn(*args, **kwargs)
+    return result, [w.category for w in caught]
