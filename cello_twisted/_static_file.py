@@ -47,7 +47,7 @@ def parse_range(value: str, size: int) -> tuple[int, int] | str | None:
         end = int(last) if last else size - 1
     except ValueError:
         return None
-    if end < start:
+    if last and end < start:
         return None
     if start >= size:
         return "unsatisfiable"
