@@ -24,7 +24,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 APPS = HERE / "apps"
 
-#: suite -> list of (label, baseline server, candidate server, path, wrk script, extra wrk headers)
+#: suite -> list of (label, baseline server, candidate server, path, wrk script, extra wrk headers);
+#: path may be "baseline_path|candidate_path" when the two sides serve different routes.
 SUITES: dict[str, list[tuple[str, str, str, str, str | None, list[str]]]] = {
     "core": [
         ("hello JSON  GET /", "raw", "cello", "/", None, []),
@@ -111,12 +112,14 @@ def main() -> int:
         print(f"| scenario | baseline | req/s | candidate | req/s | ratio |")
         print(f"|---|---|---:|---|---:|---:|")
         for label, base, cand, path, script, headers in rows:
-            wrk(procs[base][1], path, script, headers, 1)  # warm-up
-            wrk(procs[cand][1], path, script, headers, 1)
+            base_path, _, cand_path = path.partition("|")
+            cand_path = cand_path or base_path
+            wrk(procs[base][1], base_path, script, headers, 1)  # warm-up
+            wrk(procs[cand][1], cand_path, script, headers, 1)
             base_rps, cand_rps = [], []
             for _ in range(args.rounds):
-                base_rps.append(wrk(procs[base][1], path, script, headers, args.duration))
-                cand_rps.append(wrk(procs[cand][1], path, script, headers, args.duration))
+                base_rps.append(wrk(procs[base][1], base_path, script, headers, args.duration))
+                cand_rps.append(wrk(procs[cand][1], cand_path, script, headers, args.duration))
             b, c = statistics.median(base_rps), statistics.median(cand_rps)
             print(f"| {label} | {base} | {b:,.0f} | {cand} | {c:,.0f} | {c / b:.2f} |", flush=True)
     finally:

@@ -1,0 +1,116 @@
+"""Feature servers for bench/suites_features.py: `python features.py MODE PORT`.
+
+cello modes: plain, jwt, session, ratelimit, static, gzip.
+raw twisted.web modes: raw-plain, raw-jwt (PyJWT decode per request), raw-static, raw-gzip.
+"""
+
+import gzip
+import json
+import os
+import sys
+
+SECRET = b"bench-secret-0123456789-abcdefghijklmnop"
+STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+BIG = {"items": [{"id": i, "name": f"item {i}", "tags": ["a", "b"], "price": i * 1.5} for i in range(150)]}
+
+
+def cello(mode):
+    from cello_twisted import App, JwtConfig, RateLimitConfig, SessionConfig, StaticFilesConfig
+    from cello_twisted.middleware import JwtAuth
+
+    app = App()
+    if mode == "jwt":
+        app.use(JwtAuth(JwtConfig(secret=SECRET, algorithm="HS256")))
+    elif mode == "session":
+        app.enable_sessions(SessionConfig(secret=SECRET, secure=False))
+    elif mode == "ratelimit":
+        app.enable_rate_limit(RateLimitConfig(requests=10**9, window=60))
+    elif mode == "static":
+        app.enable_static_files(StaticFilesConfig("/static", STATIC_DIR))
+    elif mode == "gzip":
+        app.enable_compression()
+
+    @app.get("/")
+    def hello(request):
+        return {"message": "Hello, World!"}
+
+    @app.get("/me")
+    def me(request):
+        return {"sub": request.context["jwt_claims"]["sub"]}
+
+    @app.get("/visits")
+    def visits(request):
+        count = request.session.get("visits", 0) + 1
+        request.session["visits"] = count
+        return {"visits": count}
+
+    @app.get("/big")
+    def big(request):
+        return BIG
+
+    app.env, app.debug = "production", False
+    return app.site()
+
+
+def raw(mode):
+    import jwt
+    from twisted.web import server, static
+    from twisted.web.resource import Resource
+
+    class Request(server.Request):
+        def __init__(self, channel, *args, **kwargs):
+            kwargs["parsePOSTFormSubmission"] = False
+            super().__init__(channel, *args, **kwargs)
+
+    class Site(server.Site):
+        def log(self, request):
+            pass
+
+    def json_body(request, data):
+        request.setHeader(b"content-type", b"application/json")
+        return json.dumps(data, separators=(",", ":")).encode()
+
+    class Hello(Resource):
+        isLeaf = True
+
+        def render_GET(self, request):
+            return json_body(request, {"message": "Hello, World!"})
+
+    class Me(Resource):
+        isLeaf = True
+
+        def render_GET(self, request):
+            header = request.getHeader(b"authorization") or b""
+            try:
+                claims = jwt.decode(header[7:].decode(), SECRET, algorithms=["HS256"])
+            except (jwt.InvalidTokenError, UnicodeDecodeError):
+                request.setResponseCode(401)
+                return json_body(request, {"error": "Unauthorized"})
+            return json_body(request, {"sub": claims["sub"]})
+
+    class Big(Resource):
+        isLeaf = True
+
+        def render_GET(self, request):
+            body = json_body(request, BIG)
+            if b"gzip" in (request.getHeader(b"accept-encoding") or b""):
+                request.setHeader(b"content-encoding", b"gzip")
+                request.setHeader(b"vary", b"Accept-Encoding")
+                return gzip.compress(body, 6)
+            return body
+
+    root = Resource()
+    root.putChild(b"", Hello())
+    root.putChild(b"me", Me())
+    root.putChild(b"big", Big())
+    root.putChild(b"static", static.File(STATIC_DIR))
+    return Site(root, requestFactory=Request)
+
+
+if __name__ == "__main__":
+    from twisted.internet import reactor
+
+    mode, port = sys.argv[1], int(sys.argv[2])
+    site = raw(mode) if mode.startswith("raw") else cello(mode)
+    reactor.listenTCP(port, site, interface="127.0.0.1", backlog=1024)
+    reactor.run()

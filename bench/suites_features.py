@@ -1,0 +1,38 @@
+"""Feature benchmarks (JWT, sessions, rate limit, static, gzip); loaded by bench/run.py."""
+# `register` and `APPS` are provided by run.py.
+
+import time
+
+import jwt as _pyjwt
+
+_SECRET = b"bench-secret-0123456789-abcdefghijklmnop"
+_TOKEN = _pyjwt.encode({"sub": "user-1", "exp": int(time.time()) + 86400}, _SECRET, algorithm="HS256")
+_AUTH = [f"Authorization: Bearer {_TOKEN}"]
+_FEATURES = str(APPS / "features.py")  # noqa: F821
+
+register(  # noqa: F821
+    "features",
+    [
+        ("JWT route vs own unprotected GET", "cello-plain", "cello-jwt", "/|/me", None, _AUTH),
+        ("raw: PyJWT per request vs unprotected", "raw-plain", "raw-jwt", "/|/me", None, _AUTH),
+        ("session read+write vs own plain GET", "cello-plain", "cello-session", "/|/visits", "session.lua", []),
+        ("rate-limited vs same route unlimited", "cello-plain", "cello-ratelimit", "/", None, []),
+        ("static 4 KB file", "raw-static", "cello-static", "/static/page.css", None, []),
+        ("gzip 10 KB JSON", "raw-gzip", "cello-gzip", "/big", None, ["Accept-Encoding: gzip"]),
+    ],
+    {
+        name: [_FEATURES, mode]
+        for name, mode in [
+            ("cello-plain", "plain"),
+            ("cello-jwt", "jwt"),
+            ("cello-session", "session"),
+            ("cello-ratelimit", "ratelimit"),
+            ("cello-static", "static"),
+            ("cello-gzip", "gzip"),
+            ("raw-plain", "raw-plain"),
+            ("raw-jwt", "raw-jwt"),
+            ("raw-static", "raw-static"),
+            ("raw-gzip", "raw-gzip"),
+        ]
+    },
+)
