@@ -51,6 +51,13 @@ def write_response(request: Any, result: Any) -> Any:
         twreq.notifyFinish().addErrback(_client_gone, request, result)
         result.addCallback(_write_later, request).addErrback(_write_failed, request)
         return NOT_DONE_YET
+    streamer = result.streamer
+    if streamer is not None and getattr(streamer, "takeover", False):
+        # The connection changes protocol (WebSocket 101): no HTTP headers or body from us.
+        for finalize in request.app._finalizers:
+            finalize(request, result)
+        streamer.prepare(request, result)
+        return streamer.start(request.raw)
     try:
         _apply_headers(request, result)
     except Exception as exc:  # noqa: BLE001 - e.g. a header value with a newline

@@ -17,9 +17,19 @@ from zope.interface import directlyProvides
 
 from . import _json
 from ._headers import Headers
+from ._sse_testing import StreamingTestResponse, open_stream
+from ._websocket_testing import TestWebSocket, WebSocketRejected
+from ._websocket_testing import connect as connect_websocket
 from .errors import ResponseNotReady
 
-__all__ = ["TestClient", "TestResponse", "ResponseNotReady"]
+__all__ = [
+    "TestClient",
+    "TestResponse",
+    "ResponseNotReady",
+    "StreamingTestResponse",
+    "TestWebSocket",
+    "WebSocketRejected",
+]
 
 _MAX_FLUSHES = 1000
 
@@ -313,6 +323,18 @@ class TestClient:
 
     def options(self, path: str, **kwargs: Any) -> TestResponse:
         return self.request("OPTIONS", path, **kwargs)
+
+    # -- streams and WebSockets (SPEC §2.23 r6-7) -------------------------------
+
+    def stream(self, method: str, path: str, **kwargs: Any) -> StreamingTestResponse:
+        """Return as soon as the headers arrive; read the body as it comes."""
+        return open_stream(self, method, path, **kwargs)
+
+    def websocket_connect(
+        self, path: str, headers: Mapping[str, str] | None = None, subprotocols: Any = None
+    ) -> TestWebSocket:
+        """Open a WebSocket in memory; raises WebSocketRejected on a plain HTTP answer."""
+        return connect_websocket(self, path, headers, subprotocols)
 
 
 def _headers_of(response: Any) -> Headers:

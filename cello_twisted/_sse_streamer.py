@@ -1,0 +1,313 @@
+"""The SSE body writer: pulls events one by one, pings when idle, cleans up on disconnect."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+from weakref import WeakSet
+
+from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.interfaces import IPushProducer
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from .response import Response, Streamer
+from .sse import SseEvent, SseStream
+
+_log = Logger(namespace="cello_twisted.sse")
+_END = object()
+PING = b": ping\n\n"
+
+
+class _Puller:
+    """Gets the next item of a source: inline for sequences, a pool thread for sync
+    iterators (they may block), the reactor for async iterators."""
+
+    def __init__(self, source: Any, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.busy = False  # a thread is inside next()
+        self.stopped = False
+        self.closed = False
+        self.is_async = hasattr(source, "__aiter__")
+        if self.is_async:
+            self.source = source
+            self.it = source.__aiter__()
+        else:
+            self.source = source
+            self.it = iter(source)
+        self.inline = isinstance(source, (list, tuple, str, bytes, dict, set, frozenset))
+
+    def next(self) -> Any:
+        if self.is_async:
+            return Deferred.fromCoroutine(_anext(self.it))
+        if self.inline:
+            return next(self.it, _END)
+        with self.lock:
+            self.busy = True
+        return self.app.run_blocking(self._next_in_thread)
+
+    def _next_in_thread(self) -> Any:
+        with self.lock:
+            late = self.stopped
+        if late:
+            self.busy = False
+            self.close()  # the client left before this pull ran: close instead of pulling
+            return _END
+        try:
+            item = next(self.it, _END)
+        finally:
+            with self.lock:
+                self.busy = False
+                late = self.stopped
+        if late:
+            self.close()  # the stream ended while next() ran: close here, after it returned
+        return item
+
+    def stop(self) -> None:
+        """No more pulls; close now, or from the pulling thread once its next() returns."""
+        with self.lock:
+            self.stopped = True
+            busy = self.busy
+        if not busy:
+            self.close()
+
+    def close(self) -> None:
+        """Close the source so its ``finally`` runs (``aclose()``/``close()``)."""
+        if self.closed:
+            return
+        if self.is_async:
+            aclose = getattr(self.it, "aclose", None)
+            if aclose is None:
+                self.closed = True
+                return
+            self.closed = True
+            Deferred.fromCoroutine(_await(aclose())).addErrback(self._close_failed)
+            return
+        self.closed = True
+        close = getattr(self.it, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - a source's finally failing must not break cleanup
+                _log.failure("closing the SSE source failed")
+
+    def _close_failed(self, failure: Failure) -> None:
+        if failure.check(RuntimeError) and "already running" in str(failure.value):
+            self.closed = False  # still inside a pull: closed again when that pull settles
+        elif not failure.check(CancelledError):
+            _log.failure("closing the SSE source failed", failure=failure)
+
+
+async def _anext(it: Any) -> Any:
+    try:
+        return await it.__anext__()
+    except StopAsyncIteration:
+        return _END
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+live_streams: WeakSet[SseStreamer] = WeakSet()
+
+
+@implementer(IPushProducer)
+class SseStreamer(Streamer):
+    """Writes the stream's events to a Twisted request as they come; never buffered."""
+
+    buffered = False
+
+    def __init__(self, stream: SseStream) -> None:
+        self.stream = stream
+        self.app: Any = None
+        self.twreq: Any = None
+        self.done: Deferred | None = None
+        self.puller: _Puller | None = None
+        self.pending: Deferred | None = None
+        self.ping_call: Any = None
+        self.paused = False
+        self.stopped = False
+        self.finished = False
+        self.pulling = False
+
+    # -- Streamer ----------------------------------------------------------------
+
+    def prepare(self, request: Any, response: Response) -> None:
+        self.app = request.app
+        if request.raw.clientproto == b"HTTP/1.1":
+            response.headers.set("Connection", "keep-alive")
+
+    def start(self, twreq: Any) -> Deferred:
+        self.twreq = twreq
+        self.done = Deferred()
+        live_streams.add(self)
+        twreq.registerProducer(self, True)
+        twreq.write(b"".join(e.encode() for e in self.stream.events) or b"")  # headers go out now
+        source = self.stream.source
+        if source is None:
+            self.finish()
+            return self.done
+        self.puller = _Puller(source, self.app)
+        self._arm_ping()
+        self.pull()
+        return self.done
+
+    def stop(self) -> None:
+        """The client left: pull nothing more, close the source, cancel what is pending."""
+        if self.stopped:
+            return
+        self.stopped = True
+        self._release()
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.cancel()
+        if self.puller is not None:
+            self.puller.stop()
+        self._settle()
+
+    # -- IPushProducer (back-pressure from a slow reader) --------------------------
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        if self.paused:
+            self.paused = False
+            if self.pending is None and not self.stopped and not self.finished:
+                self.pull()
+
+    def stopProducing(self) -> None:
+        self.stop()
+
+    # -- the pull loop -------------------------------------------------------------
+
+    def pull(self) -> None:
+        """Pull and write items until the source is pending, paused, ended or gone."""
+        if self.pulling:
+            return
+        self.pulling = True
+        try:
+            while not (self.stopped or self.finished or self.paused):
+                try:
+                    result = self.puller.next()
+                except Exception as exc:  # noqa: BLE001 - a failing source ends the stream
+                    self._source_failed(Failure(exc))
+                    return
+                if isinstance(result, Deferred):
+                    now: list[Any] = []
+                    sync = [True]
+
+                    def arrive(
+                        value: Any,
+                        now: list[Any] = now,
+                        sync: list[bool] = sync,
+                        d: Deferred = result,
+                    ) -> None:
+                        if sync[0]:
+                            now.append(value)
+                        else:
+                            self._arrived(d, value)
+
+                    result.addBoth(arrive)
+                    sync[0] = False
+                    if not now:
+                        self.pending = result
+                        return
+                    result = now[0]
+                if not self._handle(result):
+                    return
+        finally:
+            self.pulling = False
+
+    def _arrived(self, d: Deferred, value: Any) -> None:
+        if self.pending is d:
+            self.pending = None
+        if self.stopped:
+            if self.puller is not None:
+                self.puller.stop()
+            if isinstance(value, Failure) and not value.check(CancelledError):
+                _log.failure("SSE source failed after the client left", failure=value)
+            return
+        if self._handle(value):
+            self.pull()
+
+    def _handle(self, value: Any) -> bool:
+        """Write one item; False when the stream must not continue."""
+        if self.stopped or self.finished:
+            return False
+        if isinstance(value, Failure):
+            if value.check(CancelledError):
+                self.finish()
+            else:
+                self._source_failed(value)
+            return False
+        if value is _END:
+            self.finish()
+            return False
+        try:
+            data = SseEvent.from_item(value).encode()
+        except (TypeError, ValueError) as exc:
+            self._source_failed(Failure(exc))
+            return False
+        self.twreq.write(data)
+        if self.ping_call is not None and self.ping_call.active():
+            self.ping_call.reset(self.stream.ping_interval)
+        return True
+
+    def _source_failed(self, failure: Failure) -> None:
+        _log.failure("SSE source failed; ending the stream", failure=failure)
+        self.finish()
+
+    # -- pings, finishing, cleanup ---------------------------------------------------
+
+    def _arm_ping(self) -> None:
+        interval = self.stream.ping_interval
+        if interval is not None:
+            self.ping_call = self.app.clock.callLater(interval, self._ping)
+
+    def _ping(self) -> None:
+        self.ping_call = None
+        if self.stopped or self.finished:
+            return
+        self.twreq.write(PING)
+        self._arm_ping()
+
+    def finish(self) -> None:
+        """The source ended (or failed): end the response and close the source."""
+        if self.finished or self.stopped:
+            return
+        self.finished = True
+        self._release()
+        if self.puller is not None:
+            self.puller.stop()
+        twreq = self.twreq
+        twreq.unregisterProducer()
+        twreq.finish()
+        self._settle()
+
+    def _release(self) -> None:
+        live_streams.discard(self)
+        call, self.ping_call = self.ping_call, None
+        if call is not None and call.active():
+            call.cancel()
+
+    def _settle(self) -> None:
+        done, self.done = self.done, None
+        if done is not None:
+            done.callback(None)
+
+
+def close_streams(
+    app: Any = None, finish: Callable[[SseStreamer], None] = SseStreamer.finish
+) -> int:
+    """End every live SSE stream (of ``app`` if given), e.g. on graceful shutdown; returns how many."""
+    count = 0
+    for streamer in list(live_streams):
+        if app is None or streamer.app is app:
+            finish(streamer)
+            count += 1
+    return count

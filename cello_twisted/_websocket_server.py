@@ -1,0 +1,341 @@
+"""The WebSocket route: handshake checks, the hand-over to autobahn, and the handler's life."""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import threading
+from collections.abc import Callable
+from typing import Any
+from weakref import WeakSet
+
+from autobahn.twisted.resource import WebSocketResource
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from .errors import HTTPError, WebSocketClosed
+from .guards import run_guards
+from .response import Response, Streamer
+from .websocket import WebSocket, WebSocketMessage
+
+_log = Logger(namespace="cello_twisted.websocket")
+live_connections: WeakSet[CelloServerProtocol] = WeakSet()
+
+AUTO_PING_INTERVAL = 20.0
+AUTO_PING_TIMEOUT = 20.0
+# Headers middleware may add that must not be copied into the 101 response.
+_NOT_FOR_101 = frozenset(
+    {
+        "content-type",
+        "content-length",
+        "content-encoding",
+        "transfer-encoding",
+        "connection",
+        "upgrade",
+        "vary",
+    }
+)
+
+
+class _ClockTimer:
+    """autobahn's timer interface on ``app.clock``, so a ``task.Clock`` drives pings and timeouts."""
+
+    def __init__(self, clock: Any) -> None:
+        self.clock = clock
+
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return self.clock.callLater(delay, fn, *args, **kwargs)
+
+
+def _accept_deflate(offers: list[Any]) -> Any:
+    for offer in offers:
+        if isinstance(offer, PerMessageDeflateOffer):
+            return PerMessageDeflateOfferAccept(offer)
+    return None
+
+
+class CelloServerProtocol(WebSocketServerProtocol):
+    """autobahn's protocol feeding one cello WebSocket and running its handler."""
+
+    cello_ctx: Any = None
+    cello_ws: WebSocket | None = None
+    cello_app: Any = None
+
+    def onConnect(self, request: Any) -> Any:
+        ctx = self.cello_ctx
+        chosen = None
+        for offered in request.protocols:
+            if offered in ctx.subprotocols:
+                chosen = offered
+                break
+        ctx.subprotocol = chosen
+        return chosen, ctx.extra_headers
+
+    def onOpen(self) -> None:
+        ctx, self.cello_ctx = self.cello_ctx, None
+        self.cello_app = ctx.app
+        ws = WebSocket(self, ctx.request, ctx.subprotocol, ctx.call_in_loop)
+        self.cello_ws = ws
+        live_connections.add(self)
+        ctx.runner(ws, self)
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        ws = self.cello_ws
+        if ws is not None:
+            ws._deliver(
+                WebSocketMessage("binary", payload)
+                if isBinary
+                else WebSocketMessage("text", payload.decode("utf-8"))
+            )
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        live_connections.discard(self)
+        ws = self.cello_ws
+        if ws is None:
+            return
+        if self.closedByMe and self.localCloseCode is not None:
+            code, reason = (
+                self.localCloseCode,
+                (self.localCloseReason or b"").decode("utf-8", "replace"),
+            )
+        elif self.remoteCloseCode is not None and wasClean:
+            code, reason = self.remoteCloseCode, self.remoteCloseReason or ""
+        else:
+            code, reason = 1006, ""
+        ws._peer_closed(code, reason or "")
+
+    # -- called on the reactor thread for the WebSocket object --------------------------
+
+    def cello_send(self, payload: bytes, binary: bool) -> None:
+        if self.state != self.STATE_OPEN:
+            return  # closed while a thread's send was in flight
+        limit = self.maxMessagePayloadSize
+        self.maxMessagePayloadSize = 0  # the limit guards what we receive, not what we send
+        try:
+            self.sendMessage(payload, isBinary=binary)
+        finally:
+            self.maxMessagePayloadSize = limit
+
+    def cello_control(self, kind: str, payload: bytes) -> None:
+        if self.state == self.STATE_OPEN:
+            (self.sendPing if kind == "ping" else self.sendPong)(payload or None)
+
+    def cello_close(self, code: int, reason: str = "") -> None:
+        if self.state == self.STATE_OPEN:
+            ws = self.cello_ws
+            if ws is not None and not ws._closed:
+                ws._closed = True
+                ws.close_code, ws.close_reason = code, reason
+            self.sendCloseFrame(
+                code, reason.encode("utf-8")[:123] if reason else None, isReply=False
+            )
+
+
+class CelloServerFactory(WebSocketServerFactory):
+    """One per WebSocket route; the pending hand-over context is attached to each protocol."""
+
+    protocol = CelloServerProtocol
+    next_ctx: Any = None
+
+    def buildProtocol(self, addr: Any) -> Any:
+        proto = super().buildProtocol(addr)
+        proto.cello_ctx = self.next_ctx
+        return proto
+
+
+class _Handover:
+    """Per-upgrade context handed from the cello chain to the autobahn protocol."""
+
+    __slots__ = (
+        "app",
+        "request",
+        "subprotocols",
+        "subprotocol",
+        "extra_headers",
+        "runner",
+        "call_in_loop",
+    )
+
+    def __init__(
+        self, app: Any, request: Any, subprotocols: list[str], runner: Any, call_in_loop: Any
+    ) -> None:
+        self.app = app
+        self.request = request
+        self.subprotocols = subprotocols
+        self.subprotocol: str | None = None
+        self.extra_headers: dict[str, Any] = {}
+        self.runner = runner
+        self.call_in_loop = call_in_loop
+
+
+class TakeoverStreamer(Streamer):
+    """Tells the writer to skip the HTTP response and hand the connection to autobahn."""
+
+    takeover = True
+    buffered = False
+
+    def __init__(
+        self, resource: WebSocketResource, factory: CelloServerFactory, ctx: _Handover
+    ) -> None:
+        self.resource = resource
+        self.factory = factory
+        self.ctx = ctx
+
+    def prepare(self, request: Any, response: Response) -> None:
+        extra: dict[str, Any] = {}
+        for name, values in response.headers.raw_items():
+            key = name.decode("latin-1") if isinstance(name, bytes) else name
+            if key.lower() in _NOT_FOR_101 or key.lower().startswith("sec-websocket-"):
+                continue
+            decoded = [v.decode("latin-1") if isinstance(v, bytes) else v for v in values]
+            extra[key] = decoded if len(decoded) > 1 else decoded[0]
+        self.ctx.extra_headers = extra
+
+    def start(self, twreq: Any) -> Any:
+        twreq.content.seek(0)
+        self.factory.next_ctx = self.ctx
+        try:
+            return self.resource.render(twreq)
+        finally:
+            self.factory.next_ctx = None
+
+
+def _takes_request(fn: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
+
+
+def _finish(ws: WebSocket, conn: CelloServerProtocol, failure: Failure | None) -> None:
+    """Handler ended: close 1000 if open; 1011 (logged) for an error; WebSocketClosed is quiet."""
+    if failure is not None and not failure.check(WebSocketClosed):
+        _log.failure(
+            "WebSocket handler for {path} failed",
+            failure=failure,
+            path=getattr(ws.request, "path", "?"),
+        )
+        conn.cello_close(1011, "internal error")
+    else:
+        conn.cello_close(1000, "")
+
+
+def _make_runner(handler: Callable[..., Any]) -> Callable[[WebSocket, CelloServerProtocol], None]:
+    with_request = _takes_request(handler)
+    if inspect.iscoroutinefunction(handler):
+
+        def run_async(ws: WebSocket, conn: CelloServerProtocol) -> None:
+            args = (ws, ws.request) if with_request else (ws,)
+
+            def done(result: Any) -> None:
+                _finish(ws, conn, result if isinstance(result, Failure) else None)
+
+            try:
+                d = Deferred.fromCoroutine(handler(*args))
+            except Exception:  # noqa: BLE001 - reported like any handler failure
+                done(Failure())
+                return
+            d.addBoth(done)
+
+        return run_async
+
+    def run_sync(ws: WebSocket, conn: CelloServerProtocol) -> None:
+        args = (ws, ws.request) if with_request else (ws,)
+
+        def target() -> None:
+            failure = None
+            try:
+                result = handler(*args)
+                if inspect.iscoroutine(result):
+                    result.close()
+                    raise TypeError("a sync WebSocket handler returned a coroutine")
+            except BaseException:  # noqa: BLE001 - reported on the reactor thread
+                failure = Failure()
+            ws._call_in_loop(_finish, ws, conn, failure)
+
+        threading.Thread(
+            target=target, name=f"cello-ws {getattr(ws.request, 'path', '')}", daemon=True
+        ).start()
+
+    return run_sync
+
+
+def _reactor_call_in_loop() -> Callable[..., Any]:
+    from twisted.internet import reactor
+
+    return reactor.callFromThread
+
+
+def _handshake_error(request: Any) -> HTTPError | None:
+    """426/400 for a request that is not a valid RFC 6455 upgrade (SPEC §2.19 r2)."""
+    headers = request.headers
+    upgrade = [t.strip().lower() for t in (headers.get("upgrade") or "").split(",")]
+    if (
+        "websocket" not in upgrade
+        or request.raw.clientproto != b"HTTP/1.1"
+        or request.raw.channel.transport is None
+    ):
+        return HTTPError(
+            426, "This endpoint requires a WebSocket upgrade", {"Upgrade": "websocket"}
+        )
+    if (headers.get("sec-websocket-version") or "").strip() != "13":
+        return HTTPError(426, "Unsupported WebSocket version", {"Sec-WebSocket-Version": "13"})
+    connection = [t.strip().lower() for t in (headers.get("connection") or "").split(",")]
+    if "upgrade" not in connection:
+        return HTTPError(400, "Connection header must include 'upgrade'")
+    key = (headers.get("sec-websocket-key") or "").strip()
+    try:
+        valid_key = len(base64.b64decode(key, validate=True)) == 16
+    except ValueError:
+        valid_key = False
+    if not valid_key:
+        return HTTPError(400, "Missing or malformed Sec-WebSocket-Key")
+    if not headers.get("host"):
+        return HTTPError(400, "Missing Host header")
+    return None
+
+
+def make_endpoint(route: Any, guards: Any, app: Any) -> Callable[[Any], Any]:
+    options = route.spec.options
+    subprotocols = list(options.get("subprotocols") or ())
+    max_size = int(options.get("max_message_size", 1048576) or 0)
+    factory = CelloServerFactory(server=None)
+    factory.setProtocolOptions(
+        maxMessagePayloadSize=max_size,
+        perMessageCompressionAccept=_accept_deflate,
+        autoPingInterval=AUTO_PING_INTERVAL,
+        autoPingTimeout=AUTO_PING_TIMEOUT,
+        failByDrop=False,
+        webStatus=False,
+        versions=[13],
+    )
+    factory._batched_timer = _ClockTimer(app.clock)
+    resource = WebSocketResource(factory)
+    runner = _make_runner(route.handler)
+    guards = tuple(guards)
+
+    def upgrade(request: Any) -> Response:
+        error = _handshake_error(request)
+        if error is not None:
+            raise error
+        call_in_loop = getattr(app, "_ws_call_in_loop", None) or _reactor_call_in_loop()
+        ctx = _Handover(app, request, subprotocols, runner, call_in_loop)
+        resp = Response(b"", 101)
+        resp.streamer = TakeoverStreamer(resource, factory, ctx)
+        return resp
+
+    if not guards:
+        return upgrade
+
+    def endpoint(request: Any) -> Any:
+        pending = run_guards(guards, request)
+        if pending is None:
+            return upgrade(request)
+        return pending.addCallback(lambda _: upgrade(request))
+
+    return endpoint
