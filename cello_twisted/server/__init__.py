@@ -1,0 +1,1 @@
+"""Serving a Cello app: run(), cluster workers, TLS, reload, embedding and the twistd plugin."""

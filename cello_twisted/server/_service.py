@@ -1,0 +1,154 @@
+"""CelloServer: start-up hooks, listening, graceful drain and shutdown hooks (SPEC §2.5 r5, §2.20 r8)."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from twisted.internet.defer import Deferred, DeferredList, gatherResults, maybeDeferred, succeed
+from twisted.logger import Logger
+
+from ._site import CelloSite
+
+_log = Logger(namespace="cello_twisted.server")
+_POLL = 0.05
+
+
+class TrackingSite(CelloSite):
+    """A CelloSite that remembers its connections so a stop can drain them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connections: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.noisy = False  # no "Starting factory" line per listen
+
+    def buildProtocol(self, addr: Any) -> Any:
+        protocol = super().buildProtocol(addr)
+        if protocol is not None:
+            self.connections.add(protocol)
+        return protocol
+
+
+def build_site(app: Any, http2: bool | None = None) -> TrackingSite:
+    """The Site every server mode uses; ``http2`` pins the ALPN list when not None."""
+    from ._tls import apply_http2
+
+    site = TrackingSite(app.resource(), max_body_size=app.max_body_size)
+    if http2 is not None:
+        apply_http2(site, http2)
+    return site
+
+
+def on_drain(app: Any, callback: Callable[[], Any]) -> None:
+    """Register ``callback`` to run when a graceful stop begins (WebSocket 1001, SSE end)."""
+    callbacks = app.__dict__.setdefault("_drain_callbacks", [])
+    callbacks.append(callback)
+
+
+def _in_flight(protocol: Any) -> list[Any]:
+    channel = getattr(protocol, "_channel", protocol)
+    requests = getattr(channel, "requests", None)
+    if requests is not None:
+        return list(requests)
+    streams = getattr(channel, "streams", None)  # HTTP/2
+    return list(streams.values()) if streams else []
+
+
+def drain(site: TrackingSite, timeout: float, clock: Any) -> Deferred:
+    """Close idle connections, let busy ones finish (then close), abort the rest at ``timeout``."""
+    done: Deferred = Deferred()
+    deadline = clock.seconds() + timeout
+
+    def sweep() -> None:
+        live = 0
+        expired = clock.seconds() >= deadline
+        for protocol in list(site.connections):
+            channel = getattr(protocol, "_channel", protocol)  # H1/H2 switch wraps the channel
+            transport = getattr(channel, "transport", None)
+            if transport is None or getattr(transport, "disconnected", False):
+                site.connections.discard(protocol)
+                continue
+            requests = _in_flight(protocol)
+            if not requests or expired:
+                if expired:
+                    transport.abortConnection()
+                else:
+                    transport.loseConnection()
+                site.connections.discard(protocol)
+                continue
+            live += 1
+            if hasattr(channel, "persistent"):
+                channel.persistent = False  # close right after the current response
+            for req in requests:
+                if not getattr(req, "startedWriting", True) and hasattr(req, "responseHeaders"):
+                    req.responseHeaders.setRawHeaders(b"connection", [b"close"])
+        if live and not expired:
+            clock.callLater(_POLL, sweep)
+        else:
+            done.callback(None)
+
+    sweep()
+    return done
+
+
+class CelloServer:
+    """One process serving ``app`` on some endpoints; used by run(), workers and twistd."""
+
+    def __init__(
+        self,
+        app: Any,
+        site: TrackingSite,
+        endpoints: Sequence[Any],
+        graceful_timeout: float,
+        reactor: Any,
+    ) -> None:
+        self.app = app
+        self.site = site
+        self.endpoints = list(endpoints)
+        self.graceful_timeout = graceful_timeout
+        self.reactor = reactor
+        self.ports: list[Any] = []
+        self._started = False
+        self._stopping: Deferred | None = None
+
+    def start(self) -> Deferred:
+        """Run startup hooks in order, then listen; fires with the listening ports."""
+        d = self.app.run_hooks("startup")
+
+        def listen(_: Any) -> Deferred:
+            self._started = True
+            self.app._started = True
+            attempts = [ep.listen(self.site) for ep in self.endpoints]
+            return gatherResults(attempts, consumeErrors=True).addErrback(self._listen_failed, attempts)
+
+        def keep(ports: list[Any]) -> list[Any]:
+            self.ports = ports
+            return ports
+
+        return d.addCallback(listen).addCallback(keep)
+
+    def _listen_failed(self, failure: Any, attempts: list[Deferred]) -> Any:
+        for attempt in attempts:  # release the ports that did bind
+            attempt.addCallback(lambda port: port.stopListening()).addErrback(lambda _: None)
+        inner = getattr(failure.value, "subFailure", None)
+        return inner if inner is not None else failure
+
+    def stop(self) -> Deferred:
+        """Stop accepting, drain within graceful_timeout, then run the shutdown hooks."""
+        if self._stopping is not None:
+            return self._stopping
+        if not self._started:
+            self._stopping = succeed(None)
+            return self._stopping
+        stopped = DeferredList([maybeDeferred(p.stopListening) for p in self.ports], consumeErrors=True)
+        for callback in getattr(self.app, "_drain_callbacks", ()):
+            try:
+                callback()
+            except Exception:
+                _log.failure("drain callback failed")
+        d = stopped.addCallback(lambda _: drain(self.site, self.graceful_timeout, self.reactor))
+        d.addCallback(lambda _: self.app.run_hooks("shutdown"))
+        d.addErrback(lambda f: _log.failure("shutdown hook failed", f))
+        self._stopping = d
+        return d

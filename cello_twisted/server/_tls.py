@@ -1,0 +1,97 @@
+"""TlsConfig and the Twisted TLS options built from it (SPEC §2.20 r3, r7)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attrs import field, frozen
+
+
+def _non_empty(instance: Any, attribute: Any, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"TlsConfig.{attribute.name} must be a non-empty path")
+
+
+@frozen
+class TlsConfig:
+    """Certificate and key files for HTTPS; the certificate file may hold the whole chain."""
+
+    cert_path: str = field(converter=lambda p: str(p) if p is not None else "", validator=_non_empty)
+    key_path: str = field(converter=lambda p: str(p) if p is not None else "", validator=_non_empty)
+
+
+class TlsError(Exception):
+    """A certificate or key that cannot be used; the message is one line for the operator."""
+
+
+def _read(kind: str, path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise TlsError(f"cannot read TLS {kind} file {path}: {e.strerror or e}") from None
+
+
+def certificate_options(tls: TlsConfig) -> Any:
+    """Load and check ``tls``; only TLS 1.2 and 1.3 are offered (TWISTED_NOTES §5).
+
+    Raises:
+        TlsError: a file is unreadable, not PEM, or the key does not match the certificate.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from OpenSSL import SSL, crypto
+    from twisted.internet.ssl import CertificateOptions, TLSVersion
+
+    cert_pem = _read("certificate", tls.cert_path)
+    key_pem = _read("key", tls.key_path)
+    try:
+        certs = x509.load_pem_x509_certificates(cert_pem)
+    except ValueError:
+        raise TlsError(f"TLS certificate file {tls.cert_path} holds no PEM certificate") from None
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as e:
+        raise TlsError(f"TLS key file {tls.key_path} holds no usable PEM private key ({e})") from None
+    leaf = crypto.X509.from_cryptography(certs[0])
+    pkey = crypto.PKey.from_cryptography_key(key)  # type: ignore[arg-type]
+    context = SSL.Context(SSL.TLS_METHOD)
+    try:
+        context.use_certificate(leaf)
+        context.use_privatekey(pkey)
+        context.check_privatekey()
+    except SSL.Error:
+        raise TlsError(f"TLS key {tls.key_path} does not match certificate {tls.cert_path}") from None
+    chain = [crypto.X509.from_cryptography(c) for c in certs[1:]]
+    return CertificateOptions(
+        privateKey=pkey,
+        certificate=leaf,
+        extraCertChain=chain or None,
+        raiseMinimumTo=TLSVersion.TLSv1_2,
+    )
+
+
+def h2_available() -> bool:
+    from twisted.web import http
+
+    return bool(getattr(http, "H2_ENABLED", False))
+
+
+def resolve_http2(http2: bool | None, tls_on: bool) -> bool:
+    """``None``: HTTP/2 when TLS is on and h2 imports; ``True`` without them is an error."""
+    if http2 is None:
+        return tls_on and h2_available()
+    if http2:
+        if not tls_on:
+            raise RuntimeError("http2=True needs TLS (HTTP/2 is negotiated with ALPN)")
+        if not h2_available():
+            raise RuntimeError("http2=True needs the h2 package: pip install 'twisted[http2]'")
+        return True
+    return False
+
+
+def apply_http2(site: Any, enabled: bool) -> Any:
+    """Pin the Site's ALPN list; Twisted would otherwise offer h2 whenever it imports."""
+    protocols = [b"h2", b"http/1.1"] if enabled else [b"http/1.1"]
+    site.acceptableProtocols = lambda: list(protocols)
+    return site

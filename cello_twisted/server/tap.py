@@ -1,0 +1,217 @@
+"""twistd plugin body: ``twistd cello --app APP [--listen ENDPOINT]...`` (SPEC §2.21)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from twisted.application import service
+from twisted.logger import Logger
+from twisted.python import usage
+
+from ._config import ENVS
+from ._twistd_endpoints import EndpointError, parse_listen
+
+_log = Logger(namespace="cello_twisted.server")
+DEFAULT_LISTEN = "tcp:8000:interface=127.0.0.1"
+
+
+def _workers(value: str) -> int:
+    workers = int(value)
+    if workers < 1:
+        raise ValueError("must be at least 1")
+    return workers
+
+
+class Options(usage.Options):
+    """Command-line options for the ``cello`` twistd subcommand."""
+
+    synopsis = "--app APP [--listen ENDPOINT]... [--workers N] [--env ENV] [--debug]"
+    longdesc = (
+        "Serve a cello_twisted App. APP is a path to a .py file (path.py[:attr]) or "
+        "package.module[:attr]; attr defaults to 'app' and may be a factory returning an App."
+    )
+    optParameters = [
+        ["app", None, None, "The App to serve: file.py[:attr] or package.module[:attr]."],
+        ["workers", None, 1, "Worker processes sharing the listening sockets (tcp:/ssl: only).", _workers],
+        ["env", None, "production", "development or production."],
+        ["graceful-timeout", None, 30.0, "Seconds in-flight requests get to finish on stop.", float],
+    ]
+    optFlags = [
+        ["debug", None, "Debug behaviour (and access logs)."],
+        ["logs", None, "Write one access-log line per request."],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["listen"] = []
+
+    def opt_listen(self, description: str) -> None:
+        """A Twisted endpoint string to listen on (repeatable); default tcp:8000:interface=127.0.0.1."""
+        self["listen"].append(description)
+
+    def postOptions(self) -> None:
+        from ._loader import AppNotFound, load_app
+
+        if not self["app"]:
+            raise usage.UsageError("--app is required")
+        if self["env"] not in ENVS:
+            raise usage.UsageError(f"--env must be one of {', '.join(ENVS)}")
+        if self["graceful-timeout"] < 0:
+            raise usage.UsageError("--graceful-timeout must be >= 0")
+        try:
+            specs = [parse_listen(d) for d in (self["listen"] or [DEFAULT_LISTEN])]
+        except EndpointError as e:
+            raise usage.UsageError(str(e)) from None
+        if self["workers"] > 1:
+            others = [s.description for s in specs if s.kind not in ("tcp", "ssl")]
+            if others:
+                raise usage.UsageError(f"--workers > 1 needs tcp: or ssl: endpoints, not {others[0]!r}")
+        try:
+            app = load_app(self["app"])
+        except AppNotFound as e:
+            raise usage.UsageError(str(e)) from None
+        except Exception as e:
+            raise usage.UsageError(f"cannot import {self['app']}: {type(e).__name__}: {e}") from None
+        if self["env"] == "production":
+            problems = app.secret_problems()
+            if problems:
+                raise usage.UsageError(f"refusing to start in production: {problems[0]}")
+        from twisted.internet import reactor  # twistd has installed its reactor by now
+
+        from ._twistd_endpoints import check_listen
+
+        try:
+            for spec in specs:
+                check_listen(spec, reactor)
+        except EndpointError as e:
+            raise usage.UsageError(str(e)) from None
+        self["specs"] = specs
+        self["app_object"] = app
+
+
+def _exit_after_shutdown(reactor: Any, message: str) -> None:
+    """twistd exits 0 after reactor.stop(); a failed start must exit 1."""
+    sys.stderr.write(f"cello_twisted: error: {message}\n")
+    sys.stderr.flush()
+    _log.critical("{message}", message=message)
+
+    def exit_now() -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
+
+    reactor.addSystemEventTrigger("after", "shutdown", exit_now)
+    if reactor.running:
+        reactor.stop()
+
+
+class CelloService(service.Service):
+    """One process: startup hooks, listen; on stop: drain, shutdown hooks."""
+
+    def __init__(self, app: Any, endpoints_factory: Any, graceful_timeout: float) -> None:
+        self.app = app
+        self.endpoints_factory = endpoints_factory
+        self.graceful_timeout = graceful_timeout
+        self.server: Any = None
+
+    def startService(self) -> None:
+        from twisted.internet import reactor
+
+        from ._service import CelloServer, build_site
+
+        super().startService()
+        self.server = CelloServer(self.app, build_site(self.app), self.endpoints_factory(reactor), self.graceful_timeout, reactor)
+
+        def listening(ports: list[Any]) -> None:
+            for port in ports:
+                _log.info("cello_twisted serving on {address}", address=port.getHost())
+
+        def failed(f: Any) -> None:
+            _exit_after_shutdown(reactor, f"startup failed: {type(f.value).__name__}: {f.value}")
+
+        reactor.callWhenRunning(lambda: self.server.start().addCallbacks(listening, failed))
+
+    def stopService(self) -> Any:
+        super().stopService()
+        return self.server.stop() if self.server is not None else None
+
+
+class ClusterService(service.Service):
+    """The cluster parent under twistd: binds in privilegedStartService, spawns in startService."""
+
+    def __init__(self, app: Any, specs: list[Any], workers: int, graceful_timeout: float) -> None:
+        self.app = app
+        self.specs = specs
+        self.workers = workers
+        self.graceful_timeout = graceful_timeout
+        self.sockets: list[Any] = []
+        self.parent: Any = None
+
+    def privilegedStartService(self) -> None:
+        from ._cluster import bind_socket
+        from ._config import StartupError
+
+        try:
+            self.sockets = [bind_socket(s.interface or "0.0.0.0", s.port, s.backlog) for s in self.specs]
+        except StartupError as e:
+            for sock in self.sockets:
+                sock.close()
+            sys.stderr.write(f"cello_twisted: error: {e}\n")
+            raise SystemExit(1) from None
+        super().privilegedStartService()
+
+    def startService(self) -> None:
+        from twisted.internet import reactor
+
+        from ._cluster import ClusterParent
+        from ._runner import _cluster_warnings
+
+        super().startService()
+        for message in _cluster_warnings(self.app):
+            _log.warn("cluster mode: {message}", message=message)
+        self.parent = ClusterParent(reactor, self.sockets, self.workers, self.graceful_timeout, worker_argv())
+        for sock, spec in zip(self.sockets, self.specs, strict=True):
+            _log.info("cello_twisted cluster listening on {kind}:{port}", kind=spec.kind, port=sock.getsockname()[1])
+        reactor.callWhenRunning(self.parent.start)
+
+    def stopService(self) -> Any:
+        super().stopService()
+        return self.parent.stop() if self.parent is not None else None
+
+
+def worker_argv(argv: list[str] | None = None) -> list[str]:
+    """``sys.orig_argv`` minus the interpreter, forced to --nodaemon with no pidfile."""
+    argv = list(sys.orig_argv[1:] if argv is None else argv)
+    try:
+        at = argv.index("cello")
+    except ValueError:
+        at = len(argv)
+    return argv[:at] + ["--nodaemon", "--pidfile="] + argv[at:]
+
+
+def makeService(options: Options) -> service.IService:
+    from ._cluster import adopted_endpoints, worker_index
+    from ._runner import _add_request_logging
+    from ._tls import certificate_options
+    from ._twistd_endpoints import make_endpoint
+
+    app = options["app_object"]
+    specs = options["specs"]
+    app.env = options["env"]
+    app.debug = bool(options["debug"])
+    if options["logs"] or app.debug:
+        _add_request_logging(app)
+    timeout = options["graceful-timeout"]
+    if worker_index() is not None:
+        def adopted(reactor: Any) -> list[Any]:
+            from ._cluster import watch_parent
+
+            watch_parent(reactor)
+            return adopted_endpoints(reactor, [certificate_options(s.tls) if s.tls else None for s in specs])
+
+        return CelloService(app, adopted, timeout)
+    if options["workers"] > 1:
+        return ClusterService(app, specs, options["workers"], timeout)
+    return CelloService(app, lambda reactor: [make_endpoint(s, reactor) for s in specs], timeout)
