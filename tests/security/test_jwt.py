@@ -8,9 +8,14 @@ import warnings
 import jwt as pyjwt
 from twisted.trial.unittest import SynchronousTestCase
 
-from cello_twisted import App, InsecureSecretWarning, InvalidTokenError, JwtConfig, UnauthorizedError
-from cello_twisted.middleware import JwtAuth
-from cello_twisted.middleware import _jwt_tokens
+from cello_twisted import (
+    App,
+    InsecureSecretWarning,
+    InvalidTokenError,
+    JwtConfig,
+    UnauthorizedError,
+)
+from cello_twisted.middleware import JwtAuth, _jwt_tokens
 from cello_twisted.stores import MemoryTokenBlacklist
 
 from ._helpers import (
@@ -331,7 +336,7 @@ class MiddlewareTests(SynchronousTestCase):
 
         self.assertEqual(app.test_client().get("/x").text, "runtime")
         with self.assertRaises(RuntimeError):
-            App().jwt
+            _ = App().jwt
 
     def test_token_sources_order(self) -> None:
         """§2.10 r11: header (prefix case-insensitive), then query_param, then cookie."""

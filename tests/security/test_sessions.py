@@ -262,7 +262,7 @@ class BehaviourTests(SynchronousTestCase):
         @bare.get("/s")
         def s(request: Any) -> str:
             try:
-                request.session
+                _ = request.session
             except RuntimeError:
                 return "runtime"
             return "no"
