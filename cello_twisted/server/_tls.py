@@ -40,7 +40,7 @@ def certificate_options(tls: TlsConfig) -> Any:
     """
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
-    from OpenSSL import SSL, crypto
+    from OpenSSL import crypto
     from twisted.internet.ssl import CertificateOptions, TLSVersion
 
     cert_pem = _read("certificate", tls.cert_path)
@@ -53,15 +53,11 @@ def certificate_options(tls: TlsConfig) -> Any:
         key = serialization.load_pem_private_key(key_pem, password=None)
     except (ValueError, TypeError) as e:
         raise TlsError(f"TLS key file {tls.key_path} holds no usable PEM private key ({e})") from None
+    fmt = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if certs[0].public_key().public_bytes(*fmt) != key.public_key().public_bytes(*fmt):
+        raise TlsError(f"TLS key {tls.key_path} does not match certificate {tls.cert_path}")
     leaf = crypto.X509.from_cryptography(certs[0])
     pkey = crypto.PKey.from_cryptography_key(key)  # type: ignore[arg-type]
-    context = SSL.Context(SSL.TLS_METHOD)
-    try:
-        context.use_certificate(leaf)
-        context.use_privatekey(pkey)
-        context.check_privatekey()
-    except SSL.Error:
-        raise TlsError(f"TLS key {tls.key_path} does not match certificate {tls.cert_path}") from None
     chain = [crypto.X509.from_cryptography(c) for c in certs[1:]]
     return CertificateOptions(
         privateKey=pkey,
