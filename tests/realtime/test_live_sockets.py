@@ -1,0 +1,288 @@
+"""Real loopback sockets: autobahn and treq clients, compression, disconnect cleanup, hostile peers.
+
+SPEC §2.18 r2-r5, §2.19 r1-r6, §2.8 r3 and the seed 000 fixes (upgrade with compression on,
+SSE cleanup on client disconnect).
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+import time
+import weakref
+
+import treq
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
+from twisted.internet.task import Clock
+from twisted.trial.unittest import TestCase
+
+from cello_twisted import App, SseStream
+from cello_twisted._sse_streamer import live_streams
+from cello_twisted._websocket_server import live_connections
+
+from .live import LiveServer, raw_connect, raw_upgrade, wait_until, ws_connect
+
+CLOSE_1002 = re.compile(
+    rb"\x88[\x02-\x7d]\x03\xea", re.S
+)  # close frame, code 1002, any short reason
+
+
+def echo_app(**options):
+    app = App(clock=Clock())
+
+    @app.websocket("/ws", **options)
+    async def echo(ws):
+        async for msg in ws:
+            await ws.send(msg.payload)
+
+    @app.websocket("/sync")
+    def sync_echo(ws):
+        for msg in ws:
+            ws.send(msg.payload)
+
+    return app
+
+
+class LiveWebSocketTests(TestCase):
+    timeout = 10
+
+    @inlineCallbacks
+    def test_autobahn_client_echo_async_and_sync(self):
+        """§2.19 r3-r5: a real autobahn client talks to async and threaded handlers; deflate negotiated."""
+        server = LiveServer(self, echo_app())
+        for path in ("/ws", "/sync"):
+            client = yield ws_connect(server, path)
+            self.assertIsNotNone(client._perMessageCompress)
+            client.sendMessage(b"hello " + path.encode())
+            reply = yield client.messages.get().addTimeout(2, reactor)
+            self.assertEqual(reply, "hello " + path)
+            client.sendClose(1000)
+            code = yield client.closed.addTimeout(2, reactor)
+            self.assertEqual(code, 1000)
+
+    @inlineCallbacks
+    def test_upgrade_with_gzip_enabled(self):
+        """§2.19 r1 / §2.8 r3 (seed 000 fix): the upgrade succeeds with compression on and gzip accepted."""
+        app = echo_app()
+        app.enable_compression(min_size=0)
+        server = LiveServer(self, app)
+        client = yield ws_connect(server, "/ws", headers={"Accept-Encoding": "gzip, deflate"})
+        client.sendMessage(b"zipped?")
+        self.assertEqual((yield client.messages.get().addTimeout(2, reactor)), "zipped?")
+        self.assertNotIn("content-encoding", client.http_headers)
+        client.sendClose(1000)
+        yield client.closed.addTimeout(2, reactor)
+
+    @inlineCallbacks
+    def test_oversized_message_only_that_connection(self):
+        """§2.19 r6: > max_message_size closes that connection with 1009; the others carry on."""
+        server = LiveServer(self, echo_app(max_message_size=1024))
+        other = yield ws_connect(server, "/ws")
+        victim = yield ws_connect(server, "/ws")
+        victim.sendMessage(b"x" * 4096, isBinary=True)
+        code = yield victim.closed.addTimeout(2, reactor)
+        self.assertEqual(code, 1009)
+        other.sendMessage(b"fine")
+        self.assertEqual((yield other.messages.get().addTimeout(2, reactor)), "fine")
+        other.sendClose(1000)
+        yield other.closed.addTimeout(2, reactor)
+
+    @inlineCallbacks
+    def test_invalid_frame_1002_and_bad_upgrades(self):
+        """§2.19 r1-r2: invalid frames close with 1002; bad upgrades get 426/400; nobody else notices."""
+        server = LiveServer(self, echo_app())
+        other = yield ws_connect(server, "/ws")
+        raw = yield raw_connect(server, raw_upgrade("/ws"))
+        yield wait_until(lambda: b"\r\n\r\n" in raw.data, 2, "101 response")
+        self.assertTrue(raw.data.startswith(b"HTTP/1.1 101"))
+        raw.transport.write(b"\x81\x05hello")  # unmasked client frame
+        yield wait_until(lambda: CLOSE_1002.search(bytes(raw.data)) is not None, 2, "close 1002")
+        refusals = [
+            (b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 426"),
+            (raw_upgrade("/ws", Sec_WebSocket_Version="7"), b"HTTP/1.1 426"),
+            (raw_upgrade("/ws", Sec_WebSocket_Key="bad"), b"HTTP/1.1 400"),
+        ]
+        for request, status in refusals:
+            peer = yield raw_connect(server, request)
+            yield wait_until(lambda peer=peer: b"\r\n\r\n" in peer.data, 2, "refusal")
+            self.assertTrue(peer.data.startswith(status), peer.data[:40])
+            peer.transport.loseConnection()
+        other.sendMessage(b"unaffected")
+        self.assertEqual((yield other.messages.get().addTimeout(2, reactor)), "unaffected")
+        other.sendClose(1000)
+        yield other.closed.addTimeout(2, reactor)
+
+    @inlineCallbacks
+    def test_200_clients_drop_without_close_frame(self):
+        """§2.19 r4/r6: 200 peers vanish without a close frame; within 1 s every handler ended and
+        no connection, timer or protocol is left on the server."""
+        clock = Clock()
+        app = App(clock=clock)
+        finals: list[int] = []
+
+        @app.websocket("/ws")
+        async def handler(ws):
+            try:
+                await ws.send_text("hello")
+                async for _ in ws:
+                    pass
+                finals.append(ws.close_code)
+            finally:
+                if len(finals) == 0 or finals[-1] != ws.close_code:
+                    finals.append(-1)
+
+        server = LiveServer(self, app)
+        clients = yield gatherResults([raw_connect(server, raw_upgrade("/ws")) for _ in range(200)])
+        yield wait_until(lambda: all(b"hello" in c.data for c in clients), 5, "200 upgrades")
+        self.assertEqual(len(live_connections), 200)
+        self.assertGreater(len(clock.getDelayedCalls()), 0)  # auto-ping timers are armed
+        protocols = [weakref.ref(p) for p in live_connections]
+        started = time.monotonic()
+        for c in clients:
+            c.transport.abortConnection()
+        yield wait_until(lambda: len(finals) == 200, 1.0, "all handlers finished")
+        self.assertLess(time.monotonic() - started, 1.0)
+        self.assertEqual(set(finals), {1006})
+        self.assertEqual(len(live_connections), 0)
+        self.assertEqual(clock.getDelayedCalls(), [])
+        gc.collect()
+        self.assertEqual([r for r in protocols if r() is not None], [])
+
+
+class LiveSseTests(TestCase):
+    timeout = 10
+
+    def setUp(self):
+        from twisted.web.client import HTTPConnectionPool
+
+        self.pool = HTTPConnectionPool(reactor, persistent=False)
+        self.addCleanup(self.pool.closeCachedConnections)
+
+    def gated_app(self, gates: list[Deferred]) -> App:
+        app = App(clock=Clock())
+
+        async def source():
+            for i in range(3):
+                d = Deferred()
+                gates.append(d)
+                await d
+                yield f"ev{i}"
+
+        app.get("/events")(lambda r: SseStream(source()))
+        return app
+
+    @inlineCallbacks
+    def _events_one_by_one(self, app, gates, headers=None):
+        server = LiveServer(self, app)
+        resp = yield treq.get(
+            server.url("/events"), headers=headers, pool=self.pool, unbuffered=True
+        )
+        self.assertEqual(resp.code, 200)
+        self.assertEqual(resp.headers.getRawHeaders(b"content-type"), [b"text/event-stream"])
+        # treq's decoder leaves an empty Content-Encoding behind; the wire check is test_wire_headers
+        self.assertEqual([v for v in resp.headers.getRawHeaders(b"content-encoding", []) if v], [])
+        chunks: list[bytes] = []
+        done = treq.collect(resp, chunks.append)
+        for i in range(3):
+            yield wait_until(lambda: len(gates) == i + 1, 2, f"pull {i}")
+            gates[i].callback(None)
+            yield wait_until(lambda i=i: f"ev{i}".encode() in b"".join(chunks), 2, f"event {i}")
+            self.assertNotIn(f"ev{i + 1}".encode(), b"".join(chunks))
+        yield done.addTimeout(2, reactor)
+        self.assertEqual(b"".join(chunks), b"data: ev0\n\ndata: ev1\n\ndata: ev2\n\n")
+
+    def test_events_arrive_one_by_one(self):
+        """§2.18 r3: a treq client reading with treq.collect sees each event as it is produced."""
+        gates: list[Deferred] = []
+        return self._events_one_by_one(self.gated_app(gates), gates)
+
+    def test_events_one_by_one_with_gzip(self):
+        """§2.18 r2 / §2.8 r3: with gzip enabled (min_size=0) SSE is neither compressed nor buffered."""
+        gates: list[Deferred] = []
+        app = self.gated_app(gates)
+        app.enable_compression(min_size=0)
+        return self._events_one_by_one(app, gates, headers={"Accept-Encoding": "gzip"})
+
+    @inlineCallbacks
+    def test_wire_headers(self):
+        """§2.18 r2: on the wire: text/event-stream, no-cache, X-Accel-Buffering: no, Connection: keep-alive;
+        not gzip-compressed although compression (min_size=0) is on and the client accepts gzip."""
+        app = App(clock=Clock())
+        app.enable_compression(min_size=0)
+        app.get("/events")(lambda r: SseStream(["x"]))
+        server = LiveServer(self, app)
+        request = b"GET /events HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n"
+        raw = yield raw_connect(server, request)
+        yield wait_until(lambda: b"0\r\n\r\n" in raw.data, 2, "complete response")
+        head = raw.data.split(b"\r\n\r\n")[0].lower()
+        for line in (
+            b"content-type: text/event-stream",
+            b"cache-control: no-cache",
+            b"x-accel-buffering: no",
+            b"connection: keep-alive",
+        ):
+            self.assertIn(line, head)
+        self.assertNotIn(b"content-encoding", head)
+        self.assertIn(b"data: x\n\n", raw.data)
+        raw.transport.loseConnection()
+
+    @inlineCallbacks
+    def test_200_clients_vanish(self):
+        """§2.18 r5 (seed 000 fix): 200 SSE clients vanish abruptly; within 1 s every generator's finally
+        ran, pending Deferreds were cancelled, no ping timer or producer is left."""
+        clock = Clock()
+        app = App(clock=clock)
+        finals: list[int] = []
+        waits: list[Deferred] = []
+        counter = iter(range(10_000))
+
+        async def source(n):
+            try:
+                yield f"hello {n}"
+                d = Deferred()
+                waits.append(d)
+                await d
+            finally:
+                finals.append(n)
+
+        app.get("/events")(lambda r: SseStream(source(next(counter)), ping_interval=15))
+        server = LiveServer(self, app)
+        request = b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n"
+        clients = yield gatherResults([raw_connect(server, request) for _ in range(200)])
+        yield wait_until(lambda: all(b"hello" in c.data for c in clients), 5, "200 streams")
+        self.assertEqual(len(clock.getDelayedCalls()), 200)
+        streamers = [weakref.ref(s) for s in live_streams]
+        self.assertEqual(len(streamers), 200)
+        started = time.monotonic()
+        for c in clients:
+            c.transport.abortConnection()
+        yield wait_until(lambda: len(finals) == 200, 1.0, "all finally blocks")
+        self.assertLess(time.monotonic() - started, 1.0)
+        self.assertTrue(all(d.called for d in waits))
+        self.assertEqual(clock.getDelayedCalls(), [])
+        self.assertEqual(len(live_streams), 0)
+        gc.collect()
+        self.assertEqual([r for r in streamers if r() is not None], [])
+
+    @inlineCallbacks
+    def test_blocking_sync_generator_in_thread(self):
+        """§2.18 r3/r5 + §1 r2: a blocking sync generator runs off the reactor; after a disconnect it is
+        closed when its current pull returns."""
+        app = App(clock=Clock())
+        finals: list[str] = []
+
+        def source():
+            try:
+                while True:
+                    yield "tick"
+                    time.sleep(0.05)
+            finally:
+                finals.append("closed")
+
+        app.get("/events")(lambda r: SseStream(source(), ping_interval=None))
+        server = LiveServer(self, app)
+        raw = yield raw_connect(server, b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        yield wait_until(lambda: raw.data.count(b"data: tick") >= 3, 2, "three ticks")
+        raw.transport.abortConnection()
+        yield wait_until(lambda: finals == ["closed"], 1.0, "generator closed")
