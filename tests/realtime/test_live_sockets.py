@@ -185,7 +185,7 @@ class LiveSseTests(TestCase):
         chunks: list[bytes] = []
         done = treq.collect(resp, chunks.append)
         for i in range(3):
-            yield wait_until(lambda: len(gates) == i + 1, 2, f"pull {i}")
+            yield wait_until(lambda i=i: len(gates) == i + 1, 2, f"pull {i}")
             gates[i].callback(None)
             yield wait_until(lambda i=i: f"ev{i}".encode() in b"".join(chunks), 2, f"event {i}")
             self.assertNotIn(f"ev{i + 1}".encode(), b"".join(chunks))
