@@ -70,7 +70,9 @@ class CsrfTests(SynchronousTestCase):
             self.skipTest("cello_twisted.forms not available yet")
         client = csrf_app().test_client()
         token = issue(client)
-        response = client.post("/submit", data={"_csrf": token}, files={"f": ("a.txt", b"hi", "text/plain")})
+        response = client.post(
+            "/submit", data={"_csrf": token}, files={"f": ("a.txt", b"hi", "text/plain")}
+        )
         self.assertEqual(response.status_code, 200)
 
     def test_missing_wrong_and_cross_cookie_tokens(self) -> None:
@@ -90,9 +92,14 @@ class CsrfTests(SynchronousTestCase):
         for kwargs in cases:
             response = client.post("/submit", **kwargs)
             self.assertEqual(response.status_code, 403, kwargs)
-            self.assertEqual(response.json(), {"error": "Forbidden", "status": 403, "detail": "CSRF token validation failed"})
+            self.assertEqual(
+                response.json(),
+                {"error": "Forbidden", "status": 403, "detail": "CSRF token validation failed"},
+            )
         no_cookie = csrf_app().test_client()
-        self.assertEqual(no_cookie.post("/submit", headers={"X-CSRF-Token": token}).status_code, 403)
+        self.assertEqual(
+            no_cookie.post("/submit", headers={"X-CSRF-Token": token}).status_code, 403
+        )
 
     def test_safe_methods_and_exempt_paths(self) -> None:
         """§2.13 r3: safe methods and exempt paths (prefix rule) need no token."""
@@ -110,15 +117,24 @@ class CsrfTests(SynchronousTestCase):
         self.assertTrue(value and signature)
         self.assertEqual(client.post("/submit", headers={"X-CSRF-Token": token}).status_code, 200)
         forged = value[:-1] + ("A" if value[-1] != "A" else "B") + "." + signature
-        response = client.post("/submit", headers={"X-CSRF-Token": forged}, cookies={"_csrf": forged})
+        response = client.post(
+            "/submit", headers={"X-CSRF-Token": forged}, cookies={"_csrf": forged}
+        )
         self.assertEqual(response.status_code, 403)
         foreign_client = csrf_app(CsrfConfig(secret=b"d" * 32)).test_client()
         foreign = issue(foreign_client)
-        response = client.post("/submit", headers={"X-CSRF-Token": foreign}, cookies={"_csrf": foreign})
+        response = client.post(
+            "/submit", headers={"X-CSRF-Token": foreign}, cookies={"_csrf": foreign}
+        )
         self.assertEqual(response.status_code, 403)
         unsigned = csrf_app().test_client()
         plain = issue(unsigned)
-        self.assertEqual(client.post("/submit", headers={"X-CSRF-Token": plain}, cookies={"_csrf": plain}).status_code, 403)
+        self.assertEqual(
+            client.post(
+                "/submit", headers={"X-CSRF-Token": plain}, cookies={"_csrf": plain}
+            ).status_code,
+            403,
+        )
 
     def test_invalid_cookie_is_replaced(self) -> None:
         """§2.13 r1: csrf_token returns the valid cookie token or creates a new one."""
@@ -153,5 +169,8 @@ class CsrfTests(SynchronousTestCase):
     def test_preflight_untouched(self) -> None:
         """§2.6 r6: a CORS preflight passes CSRF untouched."""
         app = csrf_app()
-        response = app.test_client().options("/submit", headers={"Origin": "https://a.example", "Access-Control-Request-Method": "POST"})
+        response = app.test_client().options(
+            "/submit",
+            headers={"Origin": "https://a.example", "Access-Control-Request-Method": "POST"},
+        )
         self.assertNotEqual(response.status_code, 403)

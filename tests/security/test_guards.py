@@ -43,7 +43,9 @@ def app_with(user: Any, *guards: Any) -> Any:
 
 def status(user: Any, *guards: Any) -> tuple[int, Any]:
     response = app_with(user, *guards).get("/x")
-    return response.status_code, response.json().get("detail") if response.status_code != 200 else None
+    return response.status_code, response.json().get(
+        "detail"
+    ) if response.status_code != 200 else None
 
 
 class GuardTests(SynchronousTestCase):
@@ -56,6 +58,7 @@ class GuardTests(SynchronousTestCase):
 
     def test_raised_guard_error_status(self) -> None:
         """§2.11 r1: a raised GuardError uses its status_code."""
+
         def teapot(request: Any) -> None:
             raise GuardError("short and stout", status_code=418)
 
@@ -63,6 +66,7 @@ class GuardTests(SynchronousTestCase):
 
     def test_async_and_deferred_guards(self) -> None:
         """§2.11 r1: guards may be async or return Deferreds."""
+
         async def allow(request: Any) -> bool:
             return True
 
@@ -72,7 +76,9 @@ class GuardTests(SynchronousTestCase):
         self.assertEqual(status(None, allow), (200, None))
         self.assertEqual(status(None, deny), (403, "Access denied"))
         self.assertEqual(status(None, lambda r: succeed("Later no")), (403, "Later no"))
-        self.assertEqual(status(None, lambda r: fail(UnauthorizedError())), (401, "Authentication required"))
+        self.assertEqual(
+            status(None, lambda r: fail(UnauthorizedError())), (401, "Authentication required")
+        )
 
     def test_order_stops_at_first_failure(self) -> None:
         """§2.11 r2: all must pass, in order, stopping at the first failure."""
@@ -100,16 +106,30 @@ class GuardTests(SynchronousTestCase):
         self.assertEqual(status({"roles": ["editor"]}, Role(["admin", "editor"]))[0], 200)
         self.assertEqual(status({"roles": "admin"}, Role(["admin"]))[0], 200)
         self.assertEqual(status({"role": "admin"}, Role(["admin"]))[0], 200)
-        self.assertEqual(status({"roles": ["user"]}, Role(["admin", "editor"])), (403, "Requires one of roles: admin, editor"))
-        self.assertEqual(status({"roles": ["admin"]}, Role(["admin", "editor"], require_all=True)), (403, "Missing required roles: editor"))
+        self.assertEqual(
+            status({"roles": ["user"]}, Role(["admin", "editor"])),
+            (403, "Requires one of roles: admin, editor"),
+        )
+        self.assertEqual(
+            status({"roles": ["admin"]}, Role(["admin", "editor"], require_all=True)),
+            (403, "Missing required roles: editor"),
+        )
         self.assertEqual(status(None, Role(["admin"]))[0], 401)
         self.assertIs(RoleGuard, Role)
 
     def test_permission(self) -> None:
         """§2.11 r4: all permissions by default, any with require_all=False."""
-        self.assertEqual(status({"permissions": ["read", "write"]}, Permission(["read", "write"]))[0], 200)
-        self.assertEqual(status({"permissions": ["read"]}, Permission(["read", "write"])), (403, "Missing required permissions: write"))
-        self.assertEqual(status({"permissions": ["read"]}, Permission(["read", "write"], require_all=False))[0], 200)
+        self.assertEqual(
+            status({"permissions": ["read", "write"]}, Permission(["read", "write"]))[0], 200
+        )
+        self.assertEqual(
+            status({"permissions": ["read"]}, Permission(["read", "write"])),
+            (403, "Missing required permissions: write"),
+        )
+        self.assertEqual(
+            status({"permissions": ["read"]}, Permission(["read", "write"], require_all=False))[0],
+            200,
+        )
         self.assertEqual(status({"perms": ["x"]}, Permission(["x"], perm_key="perms"))[0], 200)
         self.assertIs(PermissionGuard, Permission)
 
@@ -118,7 +138,9 @@ class GuardTests(SynchronousTestCase):
         admin = Role(["admin"])
         writer = Permission(["write"])
         user = {"roles": ["admin"], "permissions": ["read"]}
-        self.assertEqual(status(user, And(admin, writer)), (403, "Missing required permissions: write"))
+        self.assertEqual(
+            status(user, And(admin, writer)), (403, "Missing required permissions: write")
+        )
         self.assertEqual(status(user, And([admin, lambda r: True]))[0], 200)
         self.assertEqual(status(user, Or(writer, admin))[0], 200)
         self.assertEqual(status(user, Or(lambda r: "first", lambda r: "last")), (403, "last"))
@@ -128,6 +150,7 @@ class GuardTests(SynchronousTestCase):
 
     def test_async_composites(self) -> None:
         """§2.11 r5: composites work with async members."""
+
         async def no(request: Any) -> str:
             return "async no"
 
@@ -142,6 +165,7 @@ class GuardTests(SynchronousTestCase):
 
     def test_fail_closed(self) -> None:
         """§2.11 r6: any other exception → 403 Access denied and logged (sync and async)."""
+
         def crash(request: Any) -> bool:
             raise KeyError("secret-internal")
 
@@ -155,6 +179,7 @@ class GuardTests(SynchronousTestCase):
 
     def test_not_of_crashing_guard_fails_closed(self) -> None:
         """§2.11 r6: Not(crashing guard) refuses; a crash is never turned into a pass."""
+
         def crash(request: Any) -> bool:
             raise KeyError("x")
 
@@ -212,7 +237,9 @@ class GuardTests(SynchronousTestCase):
             return "ok"
 
         response = app.test_client().get("/x")
-        self.assertEqual((response.status_code, response.json()), (401, {"custom": "Authentication required"}))
+        self.assertEqual(
+            (response.status_code, response.json()), (401, {"custom": "Authentication required"})
+        )
 
     def test_guard_401_has_www_authenticate(self) -> None:
         """§2.10 r17: a guard's 401 carries WWW-Authenticate with the JWT realm."""
@@ -231,8 +258,13 @@ class GuardTests(SynchronousTestCase):
         client = app.test_client()
         admin_token = app.jwt.create_token({"sub": "a", "roles": ["admin"]})
         user_token = app.jwt.create_token({"sub": "u", "roles": ["user"]})
-        self.assertEqual(client.get("/admin", headers={"Authorization": "Bearer " + admin_token}).status_code, 200)
-        self.assertEqual(client.get("/admin", headers={"Authorization": "Bearer " + user_token}).status_code, 403)
+        self.assertEqual(
+            client.get("/admin", headers={"Authorization": "Bearer " + admin_token}).status_code,
+            200,
+        )
+        self.assertEqual(
+            client.get("/admin", headers={"Authorization": "Bearer " + user_token}).status_code, 403
+        )
         self.assertEqual(client.get("/admin").status_code, 401)
 
     def test_forbidden_error_type(self) -> None:

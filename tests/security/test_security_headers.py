@@ -77,15 +77,27 @@ class SecurityHeadersTests(SynchronousTestCase):
         """§2.15 r1: preload, xss_protection, permissions policy, CSP object; None/False omit."""
         app = app_with_routes()
         csp = CSP(default_src=["'self'"]).script_src("'self'", "https://cdn.example").img_src("*")
-        app.enable_security_headers(SecurityHeadersConfig(
-            hsts_preload=True, xss_protection=True, frame_options="sameorigin", csp=csp,
-            permissions_policy="camera=()", referrer_policy=None, content_type_nosniff=False,
-        ))
+        app.enable_security_headers(
+            SecurityHeadersConfig(
+                hsts_preload=True,
+                xss_protection=True,
+                frame_options="sameorigin",
+                csp=csp,
+                permissions_policy="camera=()",
+                referrer_policy=None,
+                content_type_nosniff=False,
+            )
+        )
         headers = app.test_client().get("/ok").headers
-        self.assertEqual(headers.get("strict-transport-security"), "max-age=31536000; includeSubDomains; preload")
+        self.assertEqual(
+            headers.get("strict-transport-security"), "max-age=31536000; includeSubDomains; preload"
+        )
         self.assertEqual(headers.get("x-xss-protection"), "1; mode=block")
         self.assertEqual(headers.get("x-frame-options"), "SAMEORIGIN")
-        self.assertEqual(headers.get("content-security-policy"), "default-src 'self'; script-src 'self' https://cdn.example; img-src *")
+        self.assertEqual(
+            headers.get("content-security-policy"),
+            "default-src 'self'; script-src 'self' https://cdn.example; img-src *",
+        )
         self.assertEqual(headers.get("permissions-policy"), "camera=()")
         self.assertIsNone(headers.get("referrer-policy"))
         self.assertIsNone(headers.get("x-content-type-options"))
@@ -94,7 +106,9 @@ class SecurityHeadersTests(SynchronousTestCase):
         """§2.6 r5: enable_security_headers again replaces the config (one finalizer)."""
         app = app_with_routes()
         app.enable_security_headers()
-        returned = app.enable_security_headers(SecurityHeadersConfig(hsts=False, x_frame_options="SAMEORIGIN"))
+        returned = app.enable_security_headers(
+            SecurityHeadersConfig(hsts=False, x_frame_options="SAMEORIGIN")
+        )
         self.assertIsInstance(returned, SecurityHeaders)
         headers = app.test_client().get("/ok").headers
         self.assertIsNone(headers.get("strict-transport-security"))
@@ -116,15 +130,20 @@ class SecurityHeadersTests(SynchronousTestCase):
 
     def test_aliases(self) -> None:
         """§2.15 aliases: x_frame_options, x_content_type_options ("nosniff"), x_xss_protection."""
-        config = SecurityHeadersConfig(x_frame_options="DENY", x_content_type_options="nosniff", x_xss_protection=True)
+        config = SecurityHeadersConfig(
+            x_frame_options="DENY", x_content_type_options="nosniff", x_xss_protection=True
+        )
         self.assertTrue(config.content_type_nosniff and config.xss_protection)
         self.assertEqual(config.frame_options, "DENY")
 
     def test_validation(self) -> None:
         """§2.15 errors: bad frame_options/referrer_policy, negative max-age, bad preload."""
         for kwargs in (
-            {"frame_options": "ALLOW-FROM x"}, {"referrer_policy": "sometimes"}, {"hsts_max_age": -1},
-            {"hsts_preload": True, "hsts_include_subdomains": False}, {"hsts_preload": True, "hsts_max_age": 60},
+            {"frame_options": "ALLOW-FROM x"},
+            {"referrer_policy": "sometimes"},
+            {"hsts_max_age": -1},
+            {"hsts_preload": True, "hsts_include_subdomains": False},
+            {"hsts_preload": True, "hsts_max_age": 60},
         ):
             with self.assertRaises(ValueError, msg=str(kwargs)):
                 SecurityHeadersConfig(**kwargs)
