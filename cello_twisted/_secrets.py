@@ -37,6 +37,8 @@ def check_secret(what: str, secret: bytes, minimum: int, stacklevel: int = 3) ->
     problem = short_secret_problem(what, secret, minimum)
     if problem is not None:
         warnings.warn(
-            problem + " (production start-up refuses it)", InsecureSecretWarning, stacklevel=stacklevel
+            problem + " (production start-up refuses it)",
+            InsecureSecretWarning,
+            stacklevel=stacklevel,
         )
     return problem

@@ -90,12 +90,16 @@ class JwtConfig:
         blacklist: Any = None,
     ) -> None:
         if not isinstance(algorithm, str) or algorithm.upper() not in ALGORITHMS:
-            raise ValueError(f"unsupported JWT algorithm {algorithm!r}; use one of {', '.join(ALGORITHMS)}")
+            raise ValueError(
+                f"unsupported JWT algorithm {algorithm!r}; use one of {', '.join(ALGORITHMS)}"
+            )
         self.algorithm = algorithm = algorithm.upper()
         if expiration is _UNSET:
             expiration = 3600 if expiry is None else expiry
         elif expiry is not None and expiry != expiration:
-            raise ValueError("JwtConfig: expiry and expiration are aliases; give one (or equal values)")
+            raise ValueError(
+                "JwtConfig: expiry and expiration are aliases; give one (or equal values)"
+            )
         self.expiration = _lifetime("expiration", expiration)
         self.refresh_expiry = _lifetime("refresh_expiry", refresh_expiry)
         if isinstance(leeway, bool) or not isinstance(leeway, (int, float)) or leeway < 0:
@@ -127,9 +131,13 @@ class JwtConfig:
             raise ValueError(f"{self.algorithm} needs secret=")
         key = secret_bytes(secret, "JwtConfig.secret")
         if _looks_like_key(key):
-            raise ValueError(f"{self.algorithm} secret looks like a PEM/SSH key; use an RS*/ES* algorithm for keys")
+            raise ValueError(
+                f"{self.algorithm} secret looks like a PEM/SSH key; use an RS*/ES* algorithm for keys"
+            )
         minimum = HMAC_MINIMUMS[self.algorithm]
-        self.secret_problem = check_secret(f"JwtConfig.secret ({self.algorithm})", key, minimum, stacklevel=4)
+        self.secret_problem = check_secret(
+            f"JwtConfig.secret ({self.algorithm})", key, minimum, stacklevel=4
+        )
         self.signing_key = self.verifying_key = key
 
     def _init_asymmetric(self, secret: Any, public_key: Any, private_key: Any) -> None:
@@ -154,7 +162,9 @@ class JwtConfig:
             _check_family(self.algorithm, key, "public_key")
             public = key
         if private is None and public is None:
-            raise ValueError(f"{self.algorithm} needs a PEM key: secret=, public_key= or private_key=")
+            raise ValueError(
+                f"{self.algorithm} needs a PEM key: secret=, public_key= or private_key="
+            )
         self.signing_key = private
         self.verifying_key = public if public is not None else private.public_key()
 

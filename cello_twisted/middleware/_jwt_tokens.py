@@ -52,7 +52,9 @@ def revocation_key(token: str, claims: Mapping[str, Any]) -> str:
 
 
 def _reason_of(exc: pyjwt.PyJWTError) -> str:
-    if isinstance(exc, (pyjwt.InvalidSignatureError, pyjwt.InvalidAlgorithmError, pyjwt.InvalidKeyError)):
+    if isinstance(
+        exc, (pyjwt.InvalidSignatureError, pyjwt.InvalidAlgorithmError, pyjwt.InvalidKeyError)
+    ):
         return "invalid_signature"
     if isinstance(exc, pyjwt.ExpiredSignatureError):
         return "expired"
@@ -68,7 +70,9 @@ class TokenService:
     clock: Any = None
 
     def _init_tokens(self, config: Any) -> None:
-        self.blacklist = config.blacklist if config.blacklist is not None else MemoryTokenBlacklist()
+        self.blacklist = (
+            config.blacklist if config.blacklist is not None else MemoryTokenBlacklist()
+        )
         self._cache: dict[str, Verified] = {}
         options: dict[str, Any] = {
             "verify_signature": True,
@@ -167,7 +171,9 @@ class TokenService:
         if entry.nbf is not None and entry.nbf > now + leeway:
             raise InvalidTokenError("invalid_claims", "Token is not valid yet")
         if entry.refresh is not refresh:
-            raise InvalidTokenError("wrong_type", "Refresh token required" if refresh else "Access token required")
+            raise InvalidTokenError(
+                "wrong_type", "Refresh token required" if refresh else "Access token required"
+            )
 
     def _contains(self, key: str) -> Any:
         found = self.blacklist.contains(key)

@@ -40,7 +40,9 @@ class Session(MutableMapping):  # type: ignore[type-arg]
         self._incoming_exp = exp
         self._now = now
         self.cleared = False
-        self.pending: list[Any] = []  # Deferreds from store/revocation calls made by clear()/regenerate()
+        self.pending: list[
+            Any
+        ] = []  # Deferreds from store/revocation calls made by clear()/regenerate()
 
     # -- mapping ---------------------------------------------------------------
 
@@ -105,7 +107,9 @@ class Session(MutableMapping):  # type: ignore[type-arg]
         encoded = encode_payload(data)  # TypeError for non-JSON values
         owner = self._owner
         if owner.store is None:
-            envelope = len(encode_payload(owner.envelope(self.id or new_session_id(), self._now, {})))
+            envelope = len(
+                encode_payload(owner.envelope(self.id or new_session_id(), self._now, {}))
+            )
             size = sealed_length(owner.cookie_name, envelope - 2 + len(encoded))
             if size > owner.max_size:
                 raise SessionTooLargeError(

@@ -43,10 +43,14 @@ class CsrfConfig:
     ) -> None:
         self.secret = None if secret is None else secret_bytes(secret, "CsrfConfig.secret")
         self.secret_problem = (
-            None if self.secret is None else check_secret("CsrfConfig.secret", self.secret, MIN_CSRF_SECRET, stacklevel=3)
+            None
+            if self.secret is None
+            else check_secret("CsrfConfig.secret", self.secret, MIN_CSRF_SECRET, stacklevel=3)
         )
         if not cookie_name or not header_name or not form_field:
-            raise ValueError("CsrfConfig: cookie_name, header_name and form_field must be non-empty")
+            raise ValueError(
+                "CsrfConfig: cookie_name, header_name and form_field must be non-empty"
+            )
         self.cookie_name = cookie_name
         self.header_name = header_name
         self.form_field = form_field
@@ -95,7 +99,9 @@ class Csrf:
         value, dot, signature = token.partition(".")
         if not dot or not value or not value.isascii():
             return False
-        return hmac.compare_digest(signature.encode("ascii", "replace"), self._sign(value).encode("ascii"))
+        return hmac.compare_digest(
+            signature.encode("ascii", "replace"), self._sign(value).encode("ascii")
+        )
 
     def _submitted(self, request: Any) -> str | None:
         values = request.raw.requestHeaders.getRawHeaders(self._header)
@@ -139,8 +145,12 @@ class Csrf:
         if issued:
             config = self.config
             resp.set_cookie(
-                config.cookie_name, issued[0], path=config.path, secure=config.secure,
-                httponly=False, samesite=config.same_site,
+                config.cookie_name,
+                issued[0],
+                path=config.path,
+                secure=config.secure,
+                httponly=False,
+                samesite=config.same_site,
             )
         return resp
 

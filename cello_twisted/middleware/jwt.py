@@ -134,9 +134,13 @@ class JwtAuth(TokenService):
             return revoked.addCallback(self._after_lookup, request, call_next, token, entry)
         return self._after_lookup(revoked, request, call_next, token, entry)
 
-    def _after_lookup(self, revoked: Any, request: Any, call_next: Any, token: str, entry: Verified) -> Any:
+    def _after_lookup(
+        self, revoked: Any, request: Any, call_next: Any, token: str, entry: Verified
+    ) -> Any:
         if revoked:
-            return self._without(request, call_next, InvalidTokenError("revoked", "Token has been revoked"))
+            return self._without(
+                request, call_next, InvalidTokenError("revoked", "Token has been revoked")
+            )
         claims = dict(entry.claims)  # handlers may mutate their copy, never the cache
         context = request.context
         context[self.claims_key] = claims
@@ -149,7 +153,9 @@ class JwtAuth(TokenService):
 
     def _without(self, request: Any, call_next: Any, exc: UnauthorizedError | None) -> Any:
         """No valid token: 401 in strict mode, else proceed with no claims."""
-        if self.required and not (self.skip_paths and any_path_matches(self.skip_paths, request.path)):
+        if self.required and not (
+            self.skip_paths and any_path_matches(self.skip_paths, request.path)
+        ):
             raise exc if exc is not None else UnauthorizedError("Authentication required")
         request.state["jwt_claims"] = _raiser(exc)
         return call_next(request)

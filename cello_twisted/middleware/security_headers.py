@@ -9,13 +9,31 @@ from ._chain import then
 __all__ = ["SecurityHeadersConfig", "CSP", "SecurityHeaders"]
 
 _DIRECTIVES = (
-    "default_src", "script_src", "style_src", "img_src", "connect_src", "font_src", "media_src",
-    "object_src", "frame_src", "frame_ancestors", "form_action", "base_uri",
+    "default_src",
+    "script_src",
+    "style_src",
+    "img_src",
+    "connect_src",
+    "font_src",
+    "media_src",
+    "object_src",
+    "frame_src",
+    "frame_ancestors",
+    "form_action",
+    "base_uri",
 )
-_REFERRER_POLICIES = frozenset({
-    "no-referrer", "no-referrer-when-downgrade", "origin", "origin-when-cross-origin", "same-origin",
-    "strict-origin", "strict-origin-when-cross-origin", "unsafe-url",
-})
+_REFERRER_POLICIES = frozenset(
+    {
+        "no-referrer",
+        "no-referrer-when-downgrade",
+        "origin",
+        "origin-when-cross-origin",
+        "same-origin",
+        "strict-origin",
+        "strict-origin-when-cross-origin",
+        "unsafe-url",
+    }
+)
 _ONE_YEAR = 31536000
 _UNSET: Any = object()
 
@@ -103,7 +121,9 @@ class SecurityHeadersConfig:
         if isinstance(hsts_max_age, bool) or not isinstance(hsts_max_age, int) or hsts_max_age < 0:
             raise ValueError("hsts_max_age must be an int >= 0")
         if hsts and hsts_preload and (not hsts_include_subdomains or hsts_max_age < _ONE_YEAR):
-            raise ValueError("hsts_preload needs hsts_include_subdomains=True and hsts_max_age >= 31536000")
+            raise ValueError(
+                "hsts_preload needs hsts_include_subdomains=True and hsts_max_age >= 31536000"
+            )
         if frame_options:
             frame_options = str(frame_options).upper()
             if frame_options not in ("DENY", "SAMEORIGIN"):
@@ -146,7 +166,12 @@ class SecurityHeadersConfig:
         if self.csp:
             out.append(("Content-Security-Policy", _no_newline(str(self.csp), "csp")))
         if self.permissions_policy:
-            out.append(("Permissions-Policy", _no_newline(str(self.permissions_policy), "permissions_policy")))
+            out.append(
+                (
+                    "Permissions-Policy",
+                    _no_newline(str(self.permissions_policy), "permissions_policy"),
+                )
+            )
         return out
 
 
@@ -162,7 +187,9 @@ class SecurityHeaders:
 
     native = True
 
-    def __init__(self, config: SecurityHeadersConfig | None = None, *, drop_server_header: bool = True) -> None:
+    def __init__(
+        self, config: SecurityHeadersConfig | None = None, *, drop_server_header: bool = True
+    ) -> None:
         self.config = config if config is not None else SecurityHeadersConfig()
         self.drop_server_header = drop_server_header
         self._pairs = tuple(self.config.headers())

@@ -54,9 +54,20 @@ class SessionConfig:
         self.secret_problems_found = [
             p
             for i, s in enumerate(self.secrets)
-            if (p := check_secret(f"SessionConfig.secret[{i}]" if len(raw) > 1 else "SessionConfig.secret", s, MIN_SESSION_SECRET, stacklevel=4))
+            if (
+                p := check_secret(
+                    f"SessionConfig.secret[{i}]" if len(raw) > 1 else "SessionConfig.secret",
+                    s,
+                    MIN_SESSION_SECRET,
+                    stacklevel=4,
+                )
+            )
         ]
-        if not isinstance(cookie_name, str) or not cookie_name or _BAD_NAME_CHARS & set(cookie_name):
+        if (
+            not isinstance(cookie_name, str)
+            or not cookie_name
+            or _BAD_NAME_CHARS & set(cookie_name)
+        ):
             raise ValueError(f"invalid session cookie_name {cookie_name!r}")
         self.cookie_name = cookie_name
         if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age <= 0:
@@ -104,7 +115,9 @@ class Sessions:
         self.max_age = config.max_age
         self.max_size = config.max_size
         self.store = config.store
-        self.revocations = config.revocations if config.revocations is not None else MemoryTokenBlacklist()
+        self.revocations = (
+            config.revocations if config.revocations is not None else MemoryTokenBlacklist()
+        )
         self._sealer = Sealer(config.secrets)
         self._clock: Any = None
 
@@ -129,7 +142,10 @@ class Sessions:
     def _bind(self, clock: Any) -> None:
         self._clock = clock
         for store in (self.store, self.revocations):
-            if isinstance(store, (MemorySessionStore, MemoryTokenBlacklist)) and store.clock is None:
+            if (
+                isinstance(store, (MemorySessionStore, MemoryTokenBlacklist))
+                and store.clock is None
+            ):
                 store.clock = clock
 
     # -- used by Session ------------------------------------------------------------
@@ -143,7 +159,12 @@ class Sessions:
 
     def retire(self, sid: str, exp: float | None) -> list[Deferred]:
         """Revoke ``sid`` until its expiry (and delete it from the store): immediate logout."""
-        results = [self.revocations.add(_REVOKED_PREFIX + sid, exp if exp is not None else self._clock.seconds() + self.max_age)]
+        results = [
+            self.revocations.add(
+                _REVOKED_PREFIX + sid,
+                exp if exp is not None else self._clock.seconds() + self.max_age,
+            )
+        ]
         if self.store is not None:
             results.append(self.store.delete(sid))
         return [r for r in results if isinstance(r, Deferred)]
@@ -160,7 +181,9 @@ class Sessions:
         opened = self._sealer.open(value, self.cookie_name) if value else None
         payload = self._valid(opened[0], now) if opened is not None else None
         if payload is None:
-            return self._run(request, call_next, Session(self, None, None, None, now), value is not None)
+            return self._run(
+                request, call_next, Session(self, None, None, None, now), value is not None
+            )
         stale = opened[1] != 0
         revoked = self.revocations.contains(_REVOKED_PREFIX + payload["id"])
         return then(revoked, lambda r: self._load(r, request, call_next, payload, now, stale))
@@ -175,7 +198,15 @@ class Sessions:
             return None
         return payload
 
-    def _load(self, revoked: Any, request: Any, call_next: Any, payload: dict[str, Any], now: float, stale: bool) -> Any:
+    def _load(
+        self,
+        revoked: Any,
+        request: Any,
+        call_next: Any,
+        payload: dict[str, Any],
+        now: float,
+        stale: bool,
+    ) -> Any:
         if revoked:
             return self._run(request, call_next, Session(self, None, None, None, now), True)
         if self.store is None:
@@ -185,7 +216,12 @@ class Sessions:
         def loaded(data: Any) -> Any:
             if not isinstance(data, dict):
                 return self._run(request, call_next, Session(self, None, None, None, now), True)
-            return self._run(request, call_next, Session(self, data, payload["id"], payload["exp"], now, stale), True)
+            return self._run(
+                request,
+                call_next,
+                Session(self, data, payload["id"], payload["exp"], now, stale),
+                True,
+            )
 
         return then(self.store.load(payload["id"]), loaded)
 
@@ -196,15 +232,24 @@ class Sessions:
     def _finish(self, session: Session, carried: bool, resp: Any) -> Any:
         if session.pending:
             pending, session.pending = session.pending, []
-            return gatherResults(pending, consumeErrors=True).addCallback(lambda _: self._finish(session, carried, resp))
+            return gatherResults(pending, consumeErrors=True).addCallback(
+                lambda _: self._finish(session, carried, resp)
+            )
         if not session.modified:
             return resp
         config = self.config
         if session.id is None and session.cleared and not session.data:
             if carried:
                 resp.set_cookie(
-                    self.cookie_name, "", max_age=0, expires=0, path=config.path, domain=config.domain,
-                    secure=config.secure, httponly=config.http_only, samesite=config.same_site,
+                    self.cookie_name,
+                    "",
+                    max_age=0,
+                    expires=0,
+                    path=config.path,
+                    domain=config.domain,
+                    secure=config.secure,
+                    httponly=config.http_only,
+                    samesite=config.same_site,
                 )
             return resp
         if session.id is None:
@@ -219,9 +264,14 @@ class Sessions:
     def _set_cookie(self, resp: Any, envelope: dict[str, Any]) -> Any:
         config = self.config
         resp.set_cookie(
-            self.cookie_name, self._sealer.seal(envelope, self.cookie_name), max_age=self.max_age,
-            path=config.path, domain=config.domain, secure=config.secure,
-            httponly=config.http_only, samesite=config.same_site,
+            self.cookie_name,
+            self._sealer.seal(envelope, self.cookie_name),
+            max_age=self.max_age,
+            path=config.path,
+            domain=config.domain,
+            secure=config.secure,
+            httponly=config.http_only,
+            samesite=config.same_site,
         )
         return resp
 
