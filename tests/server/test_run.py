@@ -156,3 +156,55 @@ def _wait_connected(port: int) -> bool:
     connected = wait_until(established, 5)
     time.sleep(0.2)  # the request bytes follow the handshake at once; give the server a moment to read them
     return connected
+
+
+THREAD_SCRIPT = '''
+import signal, threading, time
+from twisted.internet import reactor
+from cello_twisted import App
+app = App()
+t = threading.Thread(target=app.run, kwargs={"port": 0, "logs": False})
+t.start()
+for _ in range(200):
+    if reactor.running:
+        break
+    time.sleep(0.05)
+handlers_untouched = signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+reactor.callFromThread(reactor.stop)
+t.join(10)
+print("thread done", not t.is_alive(), handlers_untouched)
+'''
+
+RUNNING_SCRIPT = '''
+from twisted.internet import reactor
+from cello_twisted import App
+app = App()
+def inside():
+    try:
+        app.run(port=0)
+    except RuntimeError as e:
+        print("RuntimeError:", e)
+    reactor.stop()
+reactor.callWhenRunning(inside)
+reactor.run()
+'''
+
+
+class RunEdgeTests(SynchronousTestCase):
+    def run_script(self, source: str):
+        d = tempdir(self)
+        path = write_app(d, "script.py", source)
+        child = spawn(self, [PYTHON, path], d)
+        self.assertEqual(child.wait(20), 0, child.output)
+        return child.output
+
+    def test_non_main_thread(self) -> None:
+        """§2.20 r6: run() in a non-main thread serves without installing signal handlers."""
+        output = self.run_script(THREAD_SCRIPT)
+        self.assertIn("serving on http://127.0.0.1:", output)
+        self.assertIn("thread done True True", output)
+
+    def test_reactor_already_running(self) -> None:
+        """§2.20 r6: run() while the reactor runs → RuntimeError pointing at app.listen()."""
+        output = self.run_script(RUNNING_SCRIPT)
+        self.assertIn("RuntimeError: the reactor is already running: use app.listen()", output)
