@@ -46,6 +46,17 @@ def on_drain(app: Any, callback: Callable[[], Any]) -> None:
     callbacks.append(callback)
 
 
+def close_long_lived(app: Any) -> None:
+    """Close the app's WebSockets with 1001 and end its SSE streams, so the drain can finish."""
+    from .. import websocket
+    from .._sse_streamer import live_streams
+
+    websocket.close_all(app, 1001, "server shutting down")
+    for stream in list(live_streams):
+        if stream.app is app:
+            stream.finish()
+
+
 def _in_flight(protocol: Any) -> list[Any]:
     channel = getattr(protocol, "_channel", protocol)
     requests = getattr(channel, "requests", None)
@@ -142,6 +153,10 @@ class CelloServer:
             self._stopping = succeed(None)
             return self._stopping
         stopped = DeferredList([maybeDeferred(p.stopListening) for p in self.ports], consumeErrors=True)
+        try:
+            close_long_lived(self.app)
+        except Exception:
+            _log.failure("closing WebSockets/SSE streams failed")
         for callback in getattr(self.app, "_drain_callbacks", ()):
             try:
                 callback()

@@ -51,6 +51,18 @@ def slow(request):
     return task.deferLater(reactor, seconds, lambda: {"pid": os.getpid(), "slow": seconds})
 
 
+@app.get("/events")
+def events(request):
+    from cello_twisted import SseStream
+
+    async def source():
+        yield "hello"
+        await task.deferLater(reactor, 60, lambda: None)
+        yield "never"
+
+    return SseStream(source(), ping_interval=None)
+
+
 @app.on_event("startup")
 def started():
     if os.environ.get("FAIL_STARTUP"):

@@ -119,6 +119,24 @@ class RunProcessTests(SynchronousTestCase):
         self.assertEqual(child.wait(), 0)
         self.assertEqual(self.hook_lines(), ["startup", "shutdown"])
 
+    def test_graceful_stop_ends_sse_streams(self) -> None:
+        """§2.20 r8: a graceful stop ends open SSE streams instead of waiting graceful_timeout (30 s)."""
+        import http.client
+
+        child = self.start("--port", "0")
+        conn = http.client.HTTPConnection("127.0.0.1", child.port(), timeout=10)
+        self.addCleanup(conn.close)
+        conn.request("GET", "/events")
+        response = conn.getresponse()
+        self.assertEqual(response.getheader("content-type"), "text/event-stream")
+        self.assertEqual(response.readline(), b"data: hello\n")
+        started = time.monotonic()
+        child.send(signal.SIGTERM)
+        rest = response.read()  # returns at the end of the stream, not after 60 s
+        self.assertNotIn(b"never", rest)
+        self.assertEqual(child.wait(), 0)
+        self.assertLess(time.monotonic() - started, 8)
+
     def test_graceful_timeout_bounds_the_wait(self) -> None:
         """§2.20 r8: a request longer than graceful_timeout is cut off; the process still exits 0."""
         child = self.start("--port", "0", RUN_KWARGS="{'graceful_timeout': 0.5}")
