@@ -19,6 +19,7 @@ from .sse import SseEvent, SseStream
 _log = Logger(namespace="cello_twisted.sse")
 _END = object()
 PING = b": ping\n\n"
+BURST = 64  # items pulled back to back before yielding a reactor turn
 
 
 class _Puller:
@@ -133,6 +134,8 @@ class SseStreamer(Streamer):
         self.stopped = False
         self.finished = False
         self.pulling = False
+        self.out: list[bytes] = []
+        self.turn_call: Any = None
 
     # -- Streamer ----------------------------------------------------------------
 
@@ -186,12 +189,21 @@ class SseStreamer(Streamer):
     # -- the pull loop -------------------------------------------------------------
 
     def pull(self) -> None:
-        """Pull and write items until the source is pending, paused, ended or gone."""
+        """Pull items until the source is pending, paused, ended or gone, then write them.
+
+        Items a source produces back to back are written together when it goes
+        pending; after ``BURST`` such items the loop yields one reactor turn so a
+        source that never waits cannot starve other connections.
+        """
         if self.pulling:
             return
         self.pulling = True
+        budget = BURST
         try:
             while not (self.stopped or self.finished or self.paused):
+                if budget == 0 and self._yield_turn():
+                    return
+                budget -= 1
                 try:
                     result = self.puller.next()
                 except Exception as exc:  # noqa: BLE001 - a failing source ends the stream
@@ -222,6 +234,23 @@ class SseStreamer(Streamer):
                     return
         finally:
             self.pulling = False
+            self._flush()
+
+    def _yield_turn(self) -> bool:
+        """Continue on the next reactor turn (only when a real reactor runs the stream)."""
+        if getattr(self.app, "_inline_blocking", False):
+            return False
+        from twisted.internet import reactor
+
+        if not getattr(reactor, "running", False):
+            return False
+        self.turn_call = reactor.callLater(0, self._next_turn)
+        return True
+
+    def _next_turn(self) -> None:
+        self.turn_call = None
+        if not (self.stopped or self.finished or self.paused):
+            self.pull()
 
     def _arrived(self, d: Deferred, value: Any) -> None:
         if self.pending is d:
@@ -234,9 +263,11 @@ class SseStreamer(Streamer):
             return
         if self._handle(value):
             self.pull()
+        else:
+            self._flush()
 
     def _handle(self, value: Any) -> bool:
-        """Write one item; False when the stream must not continue."""
+        """Encode one item for the next write; False when the stream must not continue."""
         if self.stopped or self.finished:
             return False
         if isinstance(value, Failure):
@@ -249,14 +280,22 @@ class SseStreamer(Streamer):
             self.finish()
             return False
         try:
-            data = SseEvent.from_item(value).encode()
+            self.out.append(SseEvent.from_item(value).encode())
         except (TypeError, ValueError) as exc:
             self._source_failed(Failure(exc))
             return False
+        return True
+
+    def _flush(self) -> None:
+        """Write what was produced since the last write; an event restarts the ping interval."""
+        if not self.out or self.stopped:
+            self.out.clear()
+            return
+        data = b"".join(self.out)
+        self.out.clear()
         self.twreq.write(data)
         if self.ping_call is not None and self.ping_call.active():
             self.ping_call.reset(self.stream.ping_interval)
-        return True
 
     def _source_failed(self, failure: Failure) -> None:
         _log.failure("SSE source failed; ending the stream", failure=failure)
@@ -280,6 +319,7 @@ class SseStreamer(Streamer):
         """The source ended (or failed): end the response and close the source."""
         if self.finished or self.stopped:
             return
+        self._flush()
         self.finished = True
         self._release()
         if self.puller is not None:
@@ -291,6 +331,9 @@ class SseStreamer(Streamer):
 
     def _release(self) -> None:
         live_streams.discard(self)
+        turn, self.turn_call = self.turn_call, None
+        if turn is not None and turn.active():
+            turn.cancel()
         call, self.ping_call = self.ping_call, None
         if call is not None and call.active():
             call.cancel()
