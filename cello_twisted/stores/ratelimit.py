@@ -81,12 +81,12 @@ class MemoryRateLimitStore:
         window = config.window
         entry = entries.get(key)
         if entry is None:
+            # Memory only grows here, so idle keys are swept (and the bound enforced) here.
             self._make_room(now, window)
             entry = _Window() if config.strategy == "sliding_window" else _Bucket(float(config.requests), now)
             entries[key] = entry
         else:
             entries.move_to_end(key)
-            self._sweep(now, window, 2)
         entry.touched = now
         if config.strategy == "sliding_window":
             return _slide(entry, config.requests, window, now)
@@ -104,7 +104,7 @@ class MemoryRateLimitStore:
             budget -= 1
 
     def _make_room(self, now: float, window: float) -> None:
-        self._sweep(now, window, 4)
+        self._sweep(now, window, 8)
         entries = self._entries
         while len(entries) >= self.max_keys:
             entries.popitem(last=False)
@@ -115,9 +115,11 @@ def _slide(entry: _Window, limit: int, window: float, now: float) -> RateLimitRe
     horizon = now - window
     while hits and hits[0] <= horizon:  # the window is (now - window, now]
         hits.popleft()
-    if len(hits) < limit:
+    count = len(hits)
+    if count < limit:
         hits.append(now)
-        return RateLimitResult(True, limit, limit - len(hits), _ceil(hits[0] + window - now), 0)
+        reset = math.ceil(hits[0] + window - now - _EPSILON)
+        return RateLimitResult(True, limit, limit - count - 1, reset if reset > 0 else 0, 0)
     wait = max(1, _ceil(hits[0] + window - now))
     return RateLimitResult(False, limit, 0, wait, wait)
 

@@ -438,15 +438,15 @@ class StoreTests(SynchronousTestCase):
         self.assertEqual(len(store), 50)
 
     def test_idle_keys_evicted(self):
-        """Idle keys (a whole window without hits) are dropped as traffic continues."""
+        """Idle keys (a whole window without hits) are dropped when new keys arrive."""
         store = MemoryRateLimitStore()
         config = RateLimitConfig(5, 10)
         for i in range(5):
             store.hit(f"k{i}", config, 0.0)
-        store.hit("k0", config, 5.0)
-        for t in (11.0, 12.0, 13.0):
-            store.hit("k0", config, t)
-        self.assertEqual(len(store), 1)
+        store.hit("k0", config, 5.0)  # k0 stays active
+        store.hit("new", config, 11.0)
+        self.assertEqual(sorted(store._entries), ["k0", "new"])
+        self.assertEqual(store.hit("k1", config, 11.0).remaining, 4)  # an evicted key starts afresh
 
     def test_default_bound(self):
         """The default memory store is bounded (max_keys=10000)."""
