@@ -93,8 +93,6 @@ class Options(usage.Options):
 
 def _exit_after_shutdown(reactor: Any, message: str) -> None:
     """twistd exits 0 after reactor.stop(); a failed start must exit 1."""
-    sys.stderr.write(f"cello_twisted: error: {message}\n")
-    sys.stderr.flush()
     _log.critical("{message}", message=message)
 
     def exit_now() -> None:

@@ -64,6 +64,18 @@ class TwistdProcessTests(SynchronousTestCase):
         child.wait()
         self.assertTrue(wait_until(lambda: not any(alive(p) for p in pids), 5))
 
+    def test_port_in_use_exits_one(self) -> None:
+        """§2.21 r4, §2.20 r5: a listen failure under twistd is logged and exits 1 (not 0)."""
+        import socket
+
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen(1)
+            port = taken.getsockname()[1]
+            child = self.twistd("--app", "app.py", "--listen", f"tcp:{port}:interface=127.0.0.1")
+            self.assertEqual(child.wait(), 1)
+        self.assertIn("startup failed: CannotListenError", child.output)
+
     def test_usage_error_exits_nonzero(self) -> None:
         """§2.21 r6: a usage error (here: no --app) exits non-zero with the reason."""
         result = subprocess.run([PYTHON, TWISTD, "-n", "--pidfile=", "cello"], cwd=self.dir,
