@@ -164,3 +164,39 @@ class CompressionTests(SynchronousTestCase):
                 Compression(**kwargs)
         app = App()
         self.assertIsInstance(app.enable_compression(min_size=10, level=9), Compression)
+
+
+class UpgradeAndSseTests(SynchronousTestCase):
+    def test_websocket_upgrade_with_compression(self):
+        """§2.8 r3 / seed 000: a WebSocket upgrade succeeds with compression enabled."""
+        app = App(clock=Clock())
+        app.enable_compression(min_size=0)
+
+        @app.websocket("/ws")
+        async def ws(socket):
+            message = await socket.receive()
+            await socket.send_text(message * 300)
+
+        client = app.test_client()
+        socket = client.websocket_connect("/ws", headers={"Accept-Encoding": "gzip"})
+        socket.send_text("echo")
+        self.assertEqual(socket.receive_text(timeout=5), "echo" * 300)
+        socket.close()
+
+    def test_sse_not_compressed(self):
+        """§2.8 r3: Server-Sent Events are never gzipped (events must not sit in zlib)."""
+        from cello_twisted import SseStream
+
+        app = App(clock=Clock())
+        app.enable_compression(min_size=0)
+
+        @app.get("/events")
+        def events(request):
+            stream = SseStream(ping_interval=None)
+            stream.add_data("x" * 2000)
+            return stream
+
+        r = app.test_client().get("/events", headers={"Accept-Encoding": "gzip"})
+        self.assertEqual(r.status_code, 200)
+        self.assertNotIn("Content-Encoding", r.headers)
+        self.assertIn(b"data: " + b"x" * 2000, r.content)

@@ -453,3 +453,23 @@ class StoreTests(SynchronousTestCase):
         self.assertEqual(MemoryRateLimitStore().max_keys, 10000)
         with self.assertRaises(ValueError):
             MemoryRateLimitStore(max_keys=0)
+
+
+class SeedExampleTests(SynchronousTestCase):
+    def test_seed_000_example(self):
+        """Seed 000: the global rate limit example runs and sets the documented headers."""
+        from cello_twisted import App as SeedApp
+        from cello_twisted import RateLimitConfig as SeedConfig
+
+        app = SeedApp(clock=Clock())
+        app.enable_rate_limit(SeedConfig(
+            requests=100,
+            window=60,
+            strategy="sliding_window",  # or "token_bucket"
+        ))
+        app.get("/")(lambda request: {"ok": True})
+        r = app.test_client().get("/")
+        self.assertEqual(
+            [r.headers[h] for h in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")],
+            ["100", "99", "60"],
+        )
