@@ -166,9 +166,20 @@ class RateLimit:
             return call_next(request)
         key = self._prefix + request.client_ip if self._key is None else self._key_of(request)
         result = self._hit(key, self.config, request.app.clock.seconds())
-        if type(result) is Deferred or isinstance(result, Deferred):
+        if isinstance(result, Deferred):
             return result.addCallback(self._decide, request, call_next)
-        return self._decide(result, request, call_next)
+        if not result[0]:
+            return self._decide(result, request, call_next)
+        resp = call_next(request)  # allowed, synchronous: the common case, inlined
+        remaining = result[2]
+        stamp = (self._limit, str(remaining) if remaining > 0 else "0", str(result[3]))
+        if isinstance(resp, Deferred):
+            return resp.addCallback(_stamp, stamp)
+        items = resp.headers._items
+        items["x-ratelimit-limit"] = ("X-RateLimit-Limit", [stamp[0]])
+        items["x-ratelimit-remaining"] = ("X-RateLimit-Remaining", [stamp[1]])
+        items["x-ratelimit-reset"] = ("X-RateLimit-Reset", [stamp[2]])
+        return resp
 
     def _decide(self, result: Any, request: Any, call_next: Callable[[Any], Any]) -> Any:
         stamp = (self._limit, str(result.remaining) if result.remaining > 0 else "0", str(result.reset))

@@ -88,9 +88,20 @@ class MemoryRateLimitStore:
         else:
             entries.move_to_end(key)
         entry.touched = now
-        if config.strategy == "sliding_window":
-            return _slide(entry, config.requests, window, now)
-        return _take(entry, config.requests, window, now)
+        if config.strategy != "sliding_window":
+            return _take(entry, config.requests, window, now)
+        hits = entry.hits  # sliding window, inlined: the hot path
+        horizon = now - window
+        while hits and hits[0] <= horizon:  # the window is (now - window, now]
+            hits.popleft()
+        count = len(hits)
+        limit = config.requests
+        if count < limit:
+            hits.append(now)
+            reset = math.ceil(hits[0] + window - now - _EPSILON)
+            return RateLimitResult(True, limit, limit - count - 1, reset if reset > 0 else 0, 0)
+        wait = max(1, _ceil(hits[0] + window - now))
+        return RateLimitResult(False, limit, 0, wait, wait)
 
     def _sweep(self, now: float, window: float, budget: int) -> None:
         """Drop up to ``budget`` idle keys from the least-recently-used end."""
@@ -108,20 +119,6 @@ class MemoryRateLimitStore:
         entries = self._entries
         while len(entries) >= self.max_keys:
             entries.popitem(last=False)
-
-
-def _slide(entry: _Window, limit: int, window: float, now: float) -> RateLimitResult:
-    hits = entry.hits
-    horizon = now - window
-    while hits and hits[0] <= horizon:  # the window is (now - window, now]
-        hits.popleft()
-    count = len(hits)
-    if count < limit:
-        hits.append(now)
-        reset = math.ceil(hits[0] + window - now - _EPSILON)
-        return RateLimitResult(True, limit, limit - count - 1, reset if reset > 0 else 0, 0)
-    wait = max(1, _ceil(hits[0] + window - now))
-    return RateLimitResult(False, limit, 0, wait, wait)
 
 
 def _take(entry: _Bucket, capacity: int, window: float, now: float) -> RateLimitResult:
