@@ -234,3 +234,16 @@ def route_limiter(app: Any, spec: Any) -> RateLimit:
         limiter = RateLimit(config, route_level=True, name=f"route:{spec.method}:{spec.owner.prefix}{spec.path}")
         limiters[spec] = limiter
     return limiter
+
+
+def route_cluster_warnings(app: Any) -> list[str]:
+    """``cluster_warning()`` messages for routes' own ``rate_limit=`` configs (not in any chain yet)."""
+    found = []
+    for spec, _tables in app._walk():
+        config = spec.rate_limit
+        if isinstance(config, RateLimitConfig) and not getattr(config.store, "shared", config.store is not None):
+            found.append(
+                f"route {spec.method} {spec.path}: rate limit {config.requests}/{config.window}s uses "
+                "MemoryRateLimitStore: counters are per worker process; use RedisRateLimitStore to share them"
+            )
+    return found

@@ -473,3 +473,16 @@ class SeedExampleTests(SynchronousTestCase):
             [r.headers[h] for h in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")],
             ["100", "99", "60"],
         )
+
+
+class RouteClusterWarningTests(SynchronousTestCase):
+    def test_route_limits_reported(self):
+        """Cluster mode: routes' own in-memory limits are reported by route_cluster_warnings(app)."""
+        from cello_twisted.middleware.ratelimit import route_cluster_warnings
+
+        app = App()
+        app.get("/a", rate_limit=RateLimitConfig(1, 1))(lambda request: "a")
+        app.get("/b")(lambda request: "b")
+        warnings = route_cluster_warnings(app)
+        self.assertEqual(len(warnings), 1)
+        self.assertIn("GET /a", warnings[0])
