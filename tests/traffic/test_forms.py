@@ -172,3 +172,26 @@ class MalformedTests(SynchronousTestCase):
         body = b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nvalue\r\n--b--\r\n"
         r = self.post(body, "multipart/form-data; boundary=b")
         self.assertEqual(r.json(), {"fields": {"a": "value"}, "files": []})
+
+
+class BodyLimitTests(SynchronousTestCase):
+    def test_over_limit_413(self):
+        """§2.17 r3: a body over the limit -> 413 with the standard body; the handler is not called."""
+        app = App(clock=Clock())
+        app.enable_body_limit(max_size=100)
+        calls = []
+
+        @app.post("/in")
+        def accept(request):
+            calls.append(1)
+            return "ok"
+
+        client = app.test_client()
+        r = client.post("/in", data=b"x" * 101)
+        self.assertEqual((r.status_code, r.json()["status"]), (413, 413))
+        self.assertEqual(client.post("/in", data=b"x" * 100).status_code, 200)
+        self.assertEqual(calls, [1])
+
+    def test_default_limit(self):
+        """§2.17 r3: the default limit is 10 MiB."""
+        self.assertEqual(App().max_body_size, 10 * 1024 * 1024)
