@@ -13,21 +13,41 @@ from ._site import CelloSite
 
 _log = Logger(namespace="cello_twisted.server")
 _POLL = 0.05
+FRESH_GRACE = 1.0  # a just-accepted connection gets this long to send its first request
+
+
+class _DrainAware:
+    """Requests arriving while the site drains are answered with ``Connection: close``."""
+
+    def process(self) -> None:
+        if self.channel.site.draining and hasattr(self.channel, "persistent"):  # HTTP/1.x only
+            self.responseHeaders.setRawHeaders(b"connection", [b"close"])
+            self.channel.persistent = False
+        super().process()  # type: ignore[misc]
 
 
 class TrackingSite(CelloSite):
     """A CelloSite that remembers its connections so a stop can drain them."""
 
+    draining = False
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.connections: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.requestFactory = type("DrainAwareRequest", (_DrainAware, self.requestFactory), {})
+        self.connections: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         self.noisy = False  # no "Starting factory" line per listen
 
     def buildProtocol(self, addr: Any) -> Any:
         protocol = super().buildProtocol(addr)
         if protocol is not None:
-            self.connections.add(protocol)
+            self.connections[protocol] = _now()
         return protocol
+
+
+def _now() -> float:
+    import time
+
+    return time.monotonic()
 
 
 def build_site(app: Any, http2: bool | None = None) -> TrackingSite:
@@ -57,6 +77,16 @@ def close_long_lived(app: Any) -> None:
             stream.finish()
 
 
+def _accept_backlog(port: Any) -> None:
+    """Accept what already waits in the kernel queue: closing the socket would reset it."""
+    accept = getattr(port, "doRead", None)
+    if accept is not None and getattr(port, "connected", False):
+        try:
+            accept()
+        except Exception:
+            _log.failure("accepting the backlog before stopping failed")
+
+
 def _in_flight(protocol: Any) -> list[Any]:
     channel = getattr(protocol, "_channel", protocol)
     requests = getattr(channel, "requests", None)
@@ -70,25 +100,29 @@ def drain(site: TrackingSite, timeout: float, clock: Any) -> Deferred:
     """Close idle connections, let busy ones finish (then close), abort the rest at ``timeout``."""
     done: Deferred = Deferred()
     deadline = clock.seconds() + timeout
+    site.draining = True
 
     def sweep() -> None:
         live = 0
         expired = clock.seconds() >= deadline
-        for protocol in list(site.connections):
+        for protocol, accepted in list(site.connections.items()):
             channel = getattr(protocol, "_channel", protocol)  # H1/H2 switch wraps the channel
             transport = getattr(channel, "transport", None)
             if transport is None or getattr(transport, "disconnected", False):
-                site.connections.discard(protocol)
+                site.connections.pop(protocol, None)
                 continue
             requests = _in_flight(protocol)
-            if not requests or expired:
+            fresh = not requests and _now() - accepted < FRESH_GRACE
+            if (not requests and not fresh) or expired:
                 if expired:
                     transport.abortConnection()
                 else:
                     transport.loseConnection()
-                site.connections.discard(protocol)
+                site.connections.pop(protocol, None)
                 continue
             live += 1
+            if fresh:
+                continue
             if hasattr(channel, "persistent"):
                 channel.persistent = False  # close right after the current response
             for req in requests:
@@ -152,6 +186,8 @@ class CelloServer:
         if not self._started:
             self._stopping = succeed(None)
             return self._stopping
+        for port in self.ports:
+            _accept_backlog(port)
         stopped = DeferredList([maybeDeferred(p.stopListening) for p in self.ports], consumeErrors=True)
         try:
             close_long_lived(self.app)

@@ -39,9 +39,13 @@ class ClusterTests(SynchronousTestCase):
                 os.kill(pid, signal.SIGKILL)
 
     def test_two_workers_answer(self) -> None:
-        """§2.20 r9: two workers adopt one socket; both answer; the parent serves nothing itself."""
-        child, port = self.start_cluster()
+        """§2.20 r9: two workers adopt one socket; both answer; the parent serves nothing itself.
+
+        Also: per-process middleware state is named in a cluster-mode warning.
+        """
+        child, port = self.start_cluster(SHORT_SECRET="1")
         self.assertIn("workers: 2", child.output)
+        self.assertIn("cluster mode: ShortSecret keeps per-process state", child.output)
         pids = self.worker_pids(child)
         self.assertEqual(len(pids), 2)
         seen: set[int] = set()
@@ -139,9 +143,3 @@ class ClusterTests(SynchronousTestCase):
         self.assertEqual(lines.count("shutdown"), 2)
         with self.assertRaises(OSError):  # the port is closed once the parent has gone
             get(port, "/", timeout=2)
-
-    def test_cluster_warning_logged(self) -> None:
-        """§2.20 r9 (cluster): middleware with per-process state is named in a warning."""
-        child, port = self.start_cluster(SHORT_SECRET="1")
-        self.assertIn("cluster mode: ShortSecret keeps per-process state", child.output)
-        self.assertEqual(child.stop(signal.SIGINT), 0)
