@@ -49,7 +49,9 @@ def make_client(url: str, timeout: float) -> Any:
         from redis.backoff import NoBackoff
         from redis.retry import Retry
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("the Redis stores need redis-py: pip install 'cello-twisted[redis]'") from exc
+        raise ImportError(
+            "the Redis stores need redis-py: pip install 'cello-twisted[redis]'"
+        ) from exc
     if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError(f"Redis URL must start with redis://, rediss:// or unix://, not {url!r}")
     pool = redis.ConnectionPool.from_url(
@@ -101,8 +103,12 @@ class RedisBackend:
             self._backoff = _BACKOFF_FIRST if first else min(self._backoff * 2, _BACKOFF_MAX)
             self._down_until = time.monotonic() + self._backoff
         if first:
-            _log.warn("{owner}: Redis at {url} unavailable ({reason}); failing closed", owner=self.owner,
-                      url=_safe_url(self.url), reason=reason)
+            _log.warn(
+                "{owner}: Redis at {url} unavailable ({reason}); failing closed",
+                owner=self.owner,
+                url=_safe_url(self.url),
+                reason=reason,
+            )
         return SharedStoreUnavailable(self.owner, reason)
 
     def _succeeded(self) -> None:
@@ -110,7 +116,9 @@ class RedisBackend:
             with self._lock:
                 self._backoff = 0.0
                 self._down_until = 0.0
-            _log.info("{owner}: Redis at {url} reachable again", owner=self.owner, url=_safe_url(self.url))
+            _log.info(
+                "{owner}: Redis at {url} reachable again", owner=self.owner, url=_safe_url(self.url)
+            )
 
     def available(self) -> bool:
         """False while backing off after a failure (calls fail without trying)."""

@@ -20,7 +20,12 @@ from ._redis_client import DEFAULT_TIMEOUT, DEFAULT_URL, RedisBackend, SharedSto
 from ._redis_scripts import REVOKE, SLIDING_WINDOW, TOKEN_BUCKET
 from .ratelimit import _EPSILON, RateLimitResult, _ceil
 
-__all__ = ["RedisTokenBlacklist", "RedisSessionStore", "RedisRateLimitStore", "SharedStoreUnavailable"]
+__all__ = [
+    "RedisTokenBlacklist",
+    "RedisSessionStore",
+    "RedisRateLimitStore",
+    "SharedStoreUnavailable",
+]
 
 
 def _ms(seconds: float) -> int:
@@ -211,7 +216,9 @@ class RedisRateLimitStore(_RedisStore):
             allowed, count, oldest = self._sliding(
                 keys=[name], args=[repr(now - config.window), repr(now), limit, member, _ms(window)]
             )
-            return _sliding_result(bool(allowed), int(count), float(_text(oldest)), limit, window, now)
+            return _sliding_result(
+                bool(allowed), int(count), float(_text(oldest)), limit, window, now
+            )
         rate = limit / config.window
         allowed, tokens = self._bucket(
             keys=[name], args=[limit, repr(rate), repr(now), _ms(window), repr(_EPSILON)]
@@ -219,7 +226,9 @@ class RedisRateLimitStore(_RedisStore):
         return _bucket_result(bool(allowed), float(_text(tokens)), limit, rate)
 
 
-def _sliding_result(allowed: bool, count: int, oldest: float, limit: int, window: float, now: float) -> RateLimitResult:
+def _sliding_result(
+    allowed: bool, count: int, oldest: float, limit: int, window: float, now: float
+) -> RateLimitResult:
     if allowed:
         reset = math.ceil(oldest + window - now - _EPSILON)
         return RateLimitResult(True, limit, limit - count - 1, reset if reset > 0 else 0, 0)

@@ -71,7 +71,9 @@ class StoreRuleTests(SynchronousTestCase):
             for i in range(120):
                 now += rng.choice([0.0, 0.1, 0.25, 1.0, cfg.window / 3, cfg.window])
                 key = f"eq{n}:{i % 2}"
-                self.assertEqual(self.store.hit(key, cfg, now), memory.hit(key, cfg, now), (cfg, i, now))
+                self.assertEqual(
+                    self.store.hit(key, cfg, now), memory.hit(key, cfg, now), (cfg, i, now)
+                )
 
     def test_keys_use_prefix_and_expire_after_the_window(self) -> None:
         """§2.14 stores: keys under `cello:rl:` (or `prefix=`) with a TTL of one window."""

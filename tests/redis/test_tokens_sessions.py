@@ -63,7 +63,12 @@ class BlacklistTests(SynchronousTestCase):
 
 def jwt_app(url: str, clock: Clock) -> App:
     app = App(clock=clock)
-    app.use(JwtAuth(JwtConfig(secret=SECRET, blacklist=RedisTokenBlacklist(url, clock=clock)), skip_paths=["/login"]))
+    app.use(
+        JwtAuth(
+            JwtConfig(secret=SECRET, blacklist=RedisTokenBlacklist(url, clock=clock)),
+            skip_paths=["/login"],
+        )
+    )
 
     @app.post("/login")
     def login(request):
@@ -142,7 +147,9 @@ def session_app(url: str, clock: Clock, store_mode: bool) -> App:
     app = App(clock=clock)
     store = RedisSessionStore(url) if store_mode else None
     revocations = RedisTokenBlacklist(url, clock=clock)
-    app.enable_sessions(SessionConfig(secret=KEY, secure=False, max_age=600, store=store, revocations=revocations))
+    app.enable_sessions(
+        SessionConfig(secret=KEY, secure=False, max_age=600, store=store, revocations=revocations)
+    )
 
     @app.post("/login")
     def login(request):
@@ -193,7 +200,9 @@ class SessionsAcrossAppsTests(SynchronousTestCase):
         """§2.20 cluster: Redis session data and revocations need no per-process warning."""
         server = flushed(self)
         config = SessionConfig(
-            secret=KEY, store=RedisSessionStore(server.url), revocations=RedisTokenBlacklist(server.url)
+            secret=KEY,
+            store=RedisSessionStore(server.url),
+            revocations=RedisTokenBlacklist(server.url),
         )
         self.assertIsNone(Sessions(config).cluster_warning())
         half = SessionConfig(secret=KEY, store=RedisSessionStore(server.url))
