@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -103,8 +104,35 @@ class _ParentWatch(abstract.FileDescriptor):
         pass
 
 
-def watch_parent(reactor: Any) -> None:
-    """Stop this worker if its parent's stdin pipe closes (parent killed without cleanup)."""
+def stop_on_signals(reactor: Any) -> None:
+    """SIGINT/SIGTERM stop the reactor once; repeats are ignored.
+
+    Ctrl-C reaches every worker and the parent then sends SIGTERM as well; with
+    Twisted's own handlers the second signal logs a ReactorNotRunning traceback.
+    The parent's SIGKILL after graceful_timeout remains the hard stop.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    stopping = []
+
+    def stop_once() -> None:
+        if not stopping and reactor.running:
+            stopping.append(True)
+            reactor.stop()
+
+    def handler(signum: int, frame: Any) -> None:
+        reactor.callFromThread(stop_once)
+
+    def install() -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, handler)
+
+    reactor.callWhenRunning(install)  # after the reactor has installed its own
+
+
+def prepare_worker(reactor: Any) -> None:
+    """Stop once on signals, and stop if the parent dies (its stdin pipe closes)."""
+    stop_on_signals(reactor)
     try:
         os.fstat(0)
     except OSError:

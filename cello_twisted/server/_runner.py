@@ -143,9 +143,9 @@ def _run_parent(app: Any, opts: ServeOptions, reactor: Any) -> None:
 
 def _endpoints(opts: ServeOptions, reactor: Any, tls_options: Any, index: int | None) -> list[Any]:
     if index is not None:
-        from ._cluster import adopted_endpoints, watch_parent
+        from ._cluster import adopted_endpoints, prepare_worker
 
-        watch_parent(reactor)
+        prepare_worker(reactor)
         return adopted_endpoints(reactor, [tls_options])
     from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint
 
@@ -185,6 +185,10 @@ def _run_single(
 
     reactor.callWhenRunning(start)
     reactor.addSystemEventTrigger("before", "shutdown", server.stop)
+    if index is None and main_thread:
+        from ._cluster import stop_on_signals
+
+        stop_on_signals(reactor)
     reactor.run(installSignalHandlers=main_thread)
     if failure:
         _fail(failure[0])

@@ -204,9 +204,9 @@ def makeService(options: Options) -> service.IService:
     timeout = options["graceful-timeout"]
     if worker_index() is not None:
         def adopted(reactor: Any) -> list[Any]:
-            from ._cluster import watch_parent
+            from ._cluster import prepare_worker
 
-            watch_parent(reactor)
+            prepare_worker(reactor)
             return adopted_endpoints(reactor, [certificate_options(s.tls) if s.tls else None for s in specs])
 
         return CelloService(app, adopted, timeout)

@@ -120,11 +120,13 @@ def free_port() -> int:
 class Child:
     """A child process whose merged output is collected by a thread; every wait is bounded."""
 
-    def __init__(self, args: list[str], cwd: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, args: list[str], cwd: str, env: dict[str, str] | None = None, session: bool = False) -> None:
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         full_env.pop("CELLO_TWISTED_WORKER", None)
         self.proc = subprocess.Popen(
-            args, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            args, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=session,  # its own process group, like a terminal's foreground job
+            preexec_fn=_default_sigint if session else None,
         )
         self.lines: list[str] = []
         self._cond = threading.Condition()
@@ -182,8 +184,12 @@ class Child:
             self.proc.wait(10)
 
 
-def spawn(testcase: Any, args: list[str], cwd: str, env: dict[str, str] | None = None) -> Child:
-    child = Child(args, cwd, env)
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def spawn(testcase: Any, args: list[str], cwd: str, env: dict[str, str] | None = None, session: bool = False) -> Child:
+    child = Child(args, cwd, env, session)
     testcase.addCleanup(child.kill)
     return child
 

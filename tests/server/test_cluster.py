@@ -21,9 +21,9 @@ class ClusterTests(SynchronousTestCase):
         self.app_path = write_app(self.dir)
         self.hooks = os.path.join(self.dir, "hooks.log")
 
-    def start_cluster(self, **env: str):
+    def start_cluster(self, session: bool = False, **env: str):
         child = spawn(self, [PYTHON, self.app_path, "--port", "0", "--workers", "2", "--no-logs"], self.dir,
-                      {"HOOK_LOG": self.hooks, **env})
+                      {"HOOK_LOG": self.hooks, **env}, session=session)
         port = child.port()
         child.wait_for(r"worker 0 serving", 15)
         child.wait_for(r"worker 1 serving", 15)
@@ -143,3 +143,14 @@ class ClusterTests(SynchronousTestCase):
         self.assertEqual(lines.count("shutdown"), 2)
         with self.assertRaises(OSError):  # the port is closed once the parent has gone
             get(port, "/", timeout=2)
+
+    def test_ctrl_c_to_the_process_group(self) -> None:
+        """§2.20 r11: Ctrl-C (SIGINT to parent and workers at once) stops everything cleanly, exit 0."""
+        child, port = self.start_cluster(session=True)
+        pids = self.worker_pids(child)
+        self.assertEqual(get(port, "/")[0], 200)
+        os.killpg(child.proc.pid, signal.SIGINT)
+        self.assertEqual(child.wait(), 0)
+        self.assertTrue(wait_until(lambda: not any(alive(p) for p in pids), 5))
+        self.assertNotIn("Traceback", child.output)
+        self.assertNotIn("restarting", child.output)
