@@ -166,3 +166,25 @@ class MiddlewareTests(SynchronousTestCase):
         self.assertIsNotNone(RateLimit(RateLimitConfig(3, 60)).cluster_warning())
         app = limited_app(self.server.url, self.clock)
         self.assertEqual(route_cluster_warnings(app), [])
+
+
+class UrlTests(SynchronousTestCase):
+    def test_url_forms(self) -> None:
+        """§2.14 stores: redis:// host/port/db and password, rediss:// TLS; repr and logs hide the password."""
+        import redis
+
+        store = RedisRateLimitStore("rediss://:s3cret@cache.example:6380/2", timeout=0.25)
+        pool = store.client.connection_pool
+        self.assertTrue(issubclass(pool.connection_class, redis.SSLConnection))
+        kwargs = pool.connection_kwargs
+        self.assertEqual(
+            (kwargs["host"], kwargs["port"], kwargs["db"], kwargs["password"]),
+            ("cache.example", 6380, 2, "s3cret"),
+        )
+        self.assertEqual((kwargs["socket_timeout"], kwargs["socket_connect_timeout"]), (0.25, 0.25))
+        self.assertNotIn("s3cret", repr(store))
+        plain = RedisRateLimitStore("redis://user:pw@127.0.0.1:6379/0")
+        self.assertFalse(
+            issubclass(plain.client.connection_pool.connection_class, redis.SSLConnection)
+        )
+        self.assertNotIn("pw@", repr(plain))
