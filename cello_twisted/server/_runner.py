@@ -109,14 +109,21 @@ def _print(line: str) -> None:
 
 
 def _cluster_warnings(app: Any) -> list[str]:
+    """Per-process state that cluster mode splits per worker: middleware and route limits."""
+    from ..middleware.ratelimit import route_cluster_warnings
+
+    return _middleware_warnings(app) + route_cluster_warnings(app)
+
+
+def _middleware_warnings(table: Any) -> list[str]:
     found = []
-    for mw in app.middleware:
+    for mw in table.middleware:
         check = getattr(mw, "cluster_warning", None)
         message = check() if callable(check) else None
         if message:
             found.append(message)
-    for bp in getattr(app, "blueprints", ()):
-        found += _cluster_warnings(bp)
+    for bp in getattr(table, "blueprints", ()):
+        found += _middleware_warnings(bp)
     return found
 
 

@@ -10,6 +10,7 @@ _LAZY = {
     "RedisTokenBlacklist": ".redis",
     "RedisSessionStore": ".redis",
     "RedisRateLimitStore": ".redis",
+    "SharedStoreUnavailable": ".redis",
 }
 __getattr__ = lazy_exports(__name__, _LAZY)
 __all__ = sorted(_LAZY)
