@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Any
 from weakref import WeakSet
 
@@ -237,13 +236,11 @@ class SseStreamer(Streamer):
             self._flush()
 
     def _yield_turn(self) -> bool:
-        """Continue on the next reactor turn (only when a real reactor runs the stream)."""
+        """Continue on the next reactor turn (the in-memory test client runs streams inline)."""
         if getattr(self.app, "_inline_blocking", False):
             return False
         from twisted.internet import reactor
 
-        if not getattr(reactor, "running", False):
-            return False
         self.turn_call = reactor.callLater(0, self._next_turn)
         return True
 
@@ -255,11 +252,11 @@ class SseStreamer(Streamer):
     def _arrived(self, d: Deferred, value: Any) -> None:
         if self.pending is d:
             self.pending = None
-        if self.stopped:
+        if self.stopped or self.finished:
             if self.puller is not None:
                 self.puller.stop()
             if isinstance(value, Failure) and not value.check(CancelledError):
-                _log.failure("SSE source failed after the client left", failure=value)
+                _log.failure("SSE source failed after the stream ended", failure=value)
             return
         if self._handle(value):
             self.pull()
@@ -322,6 +319,9 @@ class SseStreamer(Streamer):
         self._flush()
         self.finished = True
         self._release()
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.cancel()  # ended from outside (shutdown) while the source was waiting
         if self.puller is not None:
             self.puller.stop()
         twreq = self.twreq
@@ -344,13 +344,11 @@ class SseStreamer(Streamer):
             done.callback(None)
 
 
-def close_streams(
-    app: Any = None, finish: Callable[[SseStreamer], None] = SseStreamer.finish
-) -> int:
-    """End every live SSE stream (of ``app`` if given), e.g. on graceful shutdown; returns how many."""
+def close_streams(app: Any = None) -> int:
+    """End every live SSE stream (of ``app`` if given); returns how many were ended."""
     count = 0
     for streamer in list(live_streams):
         if app is None or streamer.app is app:
-            finish(streamer)
+            streamer.finish()
             count += 1
     return count

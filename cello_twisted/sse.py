@@ -9,7 +9,7 @@ from typing import Any
 from . import _json
 from .response import Response
 
-__all__ = ["SseEvent", "SseStream", "sse_response"]
+__all__ = ["SseEvent", "SseStream", "sse_response", "close_streams"]
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 EVENT_STREAM = "text/event-stream"
@@ -177,3 +177,10 @@ def sse_response(
     resp.headers.set("X-Accel-Buffering", "no")
     resp.streamer = SseStreamer(stream)
     return resp
+
+
+def close_streams(app: Any = None) -> int:
+    """End every live SSE stream (of ``app`` if given), e.g. on graceful shutdown; returns how many."""
+    from ._sse_streamer import close_streams as close
+
+    return close(app)

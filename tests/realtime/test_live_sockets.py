@@ -286,3 +286,27 @@ class LiveSseTests(TestCase):
         yield wait_until(lambda: raw.data.count(b"data: tick") >= 3, 2, "three ticks")
         raw.transport.abortConnection()
         yield wait_until(lambda: finals == ["closed"], 1.0, "generator closed")
+
+    @inlineCallbacks
+    def test_non_waiting_source_does_not_starve_others(self):
+        """§1 r2 / §2.18 r3: a source that never waits streams on, yet other requests are served at once."""
+        app = App(clock=Clock())
+
+        async def flood():
+            n = 0
+            while True:
+                n += 1
+                yield {"data": n}
+
+        app.get("/flood")(lambda r: SseStream(flood(), ping_interval=None))
+        app.get("/hello")(lambda r: "hi")
+        server = LiveServer(self, app)
+        flooded = yield raw_connect(server, b"GET /flood HTTP/1.1\r\nHost: x\r\n\r\n")
+        yield wait_until(lambda: len(flooded.data) > 100_000, 3, "flood streaming")
+        started = time.monotonic()
+        resp = yield treq.get(server.url("/hello"), pool=self.pool).addTimeout(2, reactor)
+        self.assertEqual((yield treq.text_content(resp)), "hi")
+        self.assertLess(time.monotonic() - started, 1.0)
+        size = len(flooded.data)
+        yield wait_until(lambda: len(flooded.data) > size + 100_000, 3, "flood still streaming")
+        flooded.transport.abortConnection()

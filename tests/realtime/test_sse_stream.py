@@ -375,3 +375,30 @@ class SseDisconnectTests(SynchronousTestCase):
         self.assertEqual(self.clock.getDelayedCalls(), [])
         self.assertTrue(all(d.called for d in waits))
         self.assertEqual(len(live_streams), 0)
+
+
+class SseShutdownTests(SynchronousTestCase):
+    def test_close_streams_ends_live_streams(self) -> None:
+        """§2.20 r8: close_streams(app) ends every live SSE stream of the app and closes its source."""
+        from cello_twisted.sse import close_streams
+
+        clock = Clock()
+        app = App(clock=clock)
+        log: list[str] = []
+
+        async def source():
+            try:
+                yield "a"
+                await Deferred()
+            finally:
+                log.append("finally")
+
+        app.get("/s")(lambda r: SseStream(source()))
+        client = app.test_client()
+        streams = [client.stream("GET", "/s") for _ in range(3)]
+        other_app_count = close_streams(App(clock=Clock()))
+        self.assertEqual(other_app_count, 0)
+        self.assertEqual(close_streams(app), 3)
+        self.assertTrue(all(s.closed for s in streams))
+        self.assertEqual(log, ["finally"] * 3)
+        self.assertEqual(clock.getDelayedCalls(), [])

@@ -334,6 +334,25 @@ class CloseCodeTests(SynchronousTestCase):
         self.assertEqual(good.receive_text(), "still here")
 
 
+class ShutdownTests(SynchronousTestCase):
+    def test_close_all_going_away(self) -> None:
+        """§2.20 r8: close_all(app) closes the app's open WebSockets with 1001."""
+        from cello_twisted.websocket import close_all
+
+        app = App(clock=Clock())
+
+        @app.websocket("/w")
+        async def handler(ws):
+            async for _ in ws:
+                pass
+
+        client = app.test_client()
+        sockets = [client.websocket_connect("/w") for _ in range(3)]
+        self.assertEqual(close_all(App(clock=Clock())), 0)
+        self.assertEqual(close_all(app), 3)
+        self.assertEqual([ws.receive().code for ws in sockets], [1001] * 3)
+
+
 class MessageApiTests(SynchronousTestCase):
     def test_text_factory_and_payload(self) -> None:
         """§2.19 r7: WebSocketMessage.text(...) is a factory; msg.text is the payload."""
