@@ -12,10 +12,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "apps"))
 
-from twisted.internet.testing import StringTransport  # noqa: E402
-
 import cello_app  # noqa: E402
 import raw_twisted  # noqa: E402
+from twisted.internet.testing import StringTransport  # noqa: E402
 
 REQUESTS = {
     "hello": b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",

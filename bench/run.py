@@ -109,8 +109,8 @@ def main() -> int:
         for name in needed:
             procs[name] = start_server(name)
         print(f"# wrk -t1 -c32 -d{args.duration:g}s, {args.rounds} rounds, servers on CPU 0, wrk on CPU 1")
-        print(f"| scenario | baseline | req/s | candidate | req/s | ratio |")
-        print(f"|---|---|---:|---|---:|---:|")
+        print("| scenario | baseline | req/s | candidate | req/s | ratio |")
+        print("|---|---|---:|---|---:|---:|")
         for label, base, cand, path, script, headers in rows:
             base_path, _, cand_path = path.partition("|")
             cand_path = cand_path or base_path

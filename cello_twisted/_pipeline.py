@@ -7,15 +7,16 @@ Done once at start-up and again only after a registration changes something
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from twisted.internet.defer import Deferred
 
+from . import _json
 from ._error_handling import ErrorHandling
 from .errors import BadRequestError, HTTPError, PayloadTooLargeError
 from .guards import run_guards
 from .middleware._chain import compose, settle
-from . import _json
 from .response import JSON_TYPE, Response
 from .routing._pattern import join_paths, parse_pattern
 from .routing._router import PathEntry, Router

@@ -57,7 +57,7 @@ class AppResource(Resource):
             route = entry.websocket
         request.route = route
         if values:
-            request.params = dict(zip(route.param_names, values))
+            request.params = dict(zip(route.param_names, values, strict=False))
         return write_response(request, route.chain(request))
 
     def getChildWithDefault(self, path: bytes, request: Any) -> Any:  # pragma: no cover - leaf

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import NamedTuple
 
 from ._constraints import CONVERTERS, Constraint, _Both
 

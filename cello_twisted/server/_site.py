@@ -25,6 +25,10 @@ class _Discard:
         pass
 
 
+#: How long a refused upload may keep sending (discarded) before the connection closes.
+_LINGER_SECONDS = 2.0
+
+
 def _refusal(limit: int) -> bytes:
     body = _json.dumpb(
         {"error": "Content Too Large", "status": 413, "detail": f"Request body exceeds the limit of {limit} bytes"}
@@ -46,6 +50,7 @@ class CelloRequest(server.Request):
     body_limit_enforced = True  # AppResource skips its own (late) check
     _refused = False
     _received = 0
+    _linger: Any = None
 
     def __init__(self, channel: Any, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("parsePOSTFormSubmission", False)
@@ -83,9 +88,24 @@ class CelloRequest(server.Request):
         # The channel answers "Expect: 100-continue" right after gotLength; a refused
         # upload must not be invited.
         self.requestHeaders.removeHeader(b"expect")
-        transport = self.channel.transport
+        channel = self.channel
+        transport = channel.transport
         transport.write(_refusal(limit))
-        self.channel.loseConnection()
+        # Lingering close: closing with unread upload bytes in the socket makes the kernel
+        # send a RST that can destroy the 413 before the client reads it. Half-close
+        # instead (FIN after the 413), keep reading and discarding, and close fully soon.
+        half_close = getattr(transport, "loseWriteConnection", None)
+        if half_close is None:
+            channel.loseConnection()
+            return
+        half_close()
+        self._linger = channel.callLater(_LINGER_SECONDS, channel.loseConnection)
+
+    def connectionLost(self, reason: Any) -> None:
+        linger = self._linger
+        if linger is not None and linger.active():
+            linger.cancel()
+        super().connectionLost(reason)
 
 
 class CelloSite(server.Site):
