@@ -195,7 +195,8 @@ class TakeoverStreamer(Streamer):
         self.ctx.extra_headers = extra
 
     def start(self, twreq: Any) -> Any:
-        twreq.content.seek(0)
+        if twreq.content is not None:
+            twreq.content.seek(0)  # autobahn replays the request, body included
         self.factory.next_ctx = self.ctx
         try:
             return self.resource.render(twreq)
