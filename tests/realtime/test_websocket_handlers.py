@@ -154,6 +154,38 @@ class ReceiveTests(SynchronousTestCase):
         ws = self.client.websocket_connect("/t")
         self.assertEqual(ws.receive_text(), "timed out")
 
+    def test_recv_timeout_on_reactor_uses_app_clock(self) -> None:
+        """§2.19 r4 / §1 r7: recv(timeout) on the reactor fails with TimeoutError after app.clock time."""
+
+        @self.app.websocket("/rt")
+        async def handler(ws):
+            try:
+                await ws.recv(timeout=2)
+            except TimeoutError:
+                await ws.send_text("timed out")
+
+        ws = self.client.websocket_connect("/rt")
+        with self.assertRaises(TimeoutError):
+            ws.receive_text(timeout=0.02)
+        self.clock.advance(2)
+        self.assertEqual(ws.receive_text(), "timed out")
+
+    def test_invalid_close_code(self) -> None:
+        """§2.19 (RFC 6455 7.4): close() refuses codes that may not be sent."""
+
+        @self.app.websocket("/cc")
+        async def handler(ws):
+            for code in (1005, 1006, 999, 5000):
+                try:
+                    ws.close(code)
+                except ValueError:
+                    self.seen.append(code)
+            await ws.close(4999)
+
+        ws = self.client.websocket_connect("/cc")
+        self.assertEqual(ws.receive().code, 4999)
+        self.assertEqual(self.seen, [1005, 1006, 999, 5000])
+
     def test_client_receive_timeout(self) -> None:
         """§2.23 r7: receive_* raise TimeoutError after `timeout`."""
 
