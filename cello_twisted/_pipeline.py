@@ -7,6 +7,7 @@ Done once at start-up and again only after a registration changes something
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -52,7 +53,7 @@ def _unset(request: Any) -> Any:
 class Pipeline:
     """What AppResource consults per request."""
 
-    __slots__ = ("router", "not_found", "bad_path", "too_large")
+    __slots__ = ("router", "not_found", "bad_path", "too_large", "raw_static")
 
     def __init__(
         self,
@@ -65,6 +66,27 @@ class Pipeline:
         self.not_found = not_found
         self.bad_path = bad_path
         self.too_large = too_large
+        self.raw_static = _raw_static_paths(router)
+
+
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@-]+")
+
+
+def _raw_static_paths(router: Router) -> dict[bytes, tuple[PathEntry, str]]:
+    """Raw request paths (bytes, no query) of literal routes, with and without a trailing slash.
+
+    Only segments that need no percent-decoding qualify, so the raw bytes mean exactly
+    what the decoded segments would; anything else takes the general path.
+    """
+    out: dict[bytes, tuple[PathEntry, str]] = {}
+    for segments, entry in router.static_items():
+        if not all(_PLAIN_SEGMENT.fullmatch(s) for s in segments):
+            continue
+        path = "/" + "/".join(segments)
+        out[path.encode("ascii")] = (entry, path)
+        if segments:
+            out[(path + "/").encode("ascii")] = (entry, path + "/")
+    return out
 
 
 def _call_handler(spec: Any, app: Any) -> Callable[[Any], Any]:

@@ -10,6 +10,8 @@ from twisted.web.server import NOT_DONE_YET
 from ._writer import write_response
 from .request import Request
 
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
+
 
 class AppResource(Resource):
     """Routes everything below its mount point; ``request.root_path`` is the mount prefix."""
@@ -23,8 +25,13 @@ class AppResource(Resource):
     def render(self, twreq: Any) -> Any:
         app = self.app
         pipeline = app._pipeline or app._compile()
-        method = twreq.method.decode("latin-1")
+        method = _METHODS.get(twreq.method) or twreq.method.decode("latin-1")
         prepath = twreq.prepath
+        if not prepath:
+            # Fast path: a literal route requested with a plain ASCII path at the root.
+            hit = pipeline.raw_static.get(twreq.path)
+            if hit is not None:
+                return self._dispatch(Request(twreq, app, method, hit[1]), pipeline, hit[0], ())
         root_path = ("/" + "/".join(p.decode("utf-8", "replace") for p in prepath)) if prepath else ""
         postpath = twreq.postpath
         try:
@@ -33,16 +40,20 @@ class AppResource(Resource):
             path = "/" + "/".join(s.decode("utf-8", "replace") for s in postpath)
             request = Request(twreq, app, method, path, root_path)
             return write_response(request, pipeline.bad_path(request))
-        path = "/" + "/".join(decoded)
-        segments = [s for s in decoded if s] if "" in decoded else decoded
-        request = Request(twreq, app, method, path, root_path)
-        limit = app.max_body_size
+        request = Request(twreq, app, method, "/" + "/".join(decoded), root_path)
+        match = pipeline.router.match([s for s in decoded if s] if "" in decoded else decoded)
+        if match is None:
+            return self._dispatch(request, pipeline, None, ())
+        return self._dispatch(request, pipeline, match[0], match[1])
+
+    def _dispatch(self, request: Request, pipeline: Any, entry: Any, values: Any) -> Any:
+        twreq = request.raw
+        limit = self.app.max_body_size
         if limit is not None and not getattr(twreq, "body_limit_enforced", False) and _body_size(twreq) > limit:
             return write_response(request, pipeline.too_large(request))
-        match = pipeline.router.match(segments)
-        if match is None:
+        if entry is None:
             return write_response(request, pipeline.not_found(request))
-        entry, values = match
+        method = request.method
         route = entry.methods.get(method)
         if route is None:
             if entry.websocket is not None and method == "GET":

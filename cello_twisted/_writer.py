@@ -6,6 +6,7 @@ from typing import Any
 
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.logger import Logger
+from twisted.web.http import RESPONSES
 from twisted.web.server import NOT_DONE_YET
 
 from ._error_handling import internal_error
@@ -13,6 +14,12 @@ from .response import Response
 
 _log = Logger(namespace="cello_twisted.writer")
 _encoded: dict[str, bytes] = {}
+
+
+def _reason(status: int) -> bytes:
+    from .errors import reason_phrase
+
+    return reason_phrase(status).encode("ascii")
 
 
 def _enc(value: str) -> bytes:
@@ -31,8 +38,10 @@ def _apply_headers(request: Any, resp: Response) -> None:
         finalize(request, resp)
     if resp.streamer is not None:
         resp.streamer.prepare(request, resp)
-    if resp.status != 200:  # Twisted's default; skipping the call is measurable
-        twreq.setResponseCode(resp.status)
+    status = resp.status
+    if status != 200:  # Twisted's default; skipping the call is measurable
+        # Twisted's reason table lacks some codes (426, 429 on old versions): supply ours.
+        twreq.setResponseCode(status, None if status in RESPONSES else _reason(status))
     if resp.content_type is not None:
         twreq.responseHeaders.setRawHeaders(b"content-type", [_enc(resp.content_type)])
     else:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from http.cookies import CookieError, SimpleCookie
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from treq.client import HTTPClient
@@ -119,8 +120,8 @@ class CookieJar:
         self._cookies: dict[str, tuple[str, str]] = {}  # name -> (value, path)
 
     def update_from(self, headers: Headers) -> None:
-        from email.utils import parsedate_to_datetime
         import time
+        from email.utils import parsedate_to_datetime
 
         for header in headers.get_all("set-cookie"):
             parsed = _parse_set_cookie(header)

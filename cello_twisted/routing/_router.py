@@ -84,6 +84,10 @@ class Router:
         node.entry = entry
         return entry
 
+    def static_items(self) -> list[tuple[tuple[str, ...], PathEntry]]:
+        """Literal-only routes: (segments, entry)."""
+        return list(self._static.items())
+
     def entries(self) -> list[PathEntry]:
         return list(self._entries.values())
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from twisted.internet.error import ConnectionDone
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
@@ -13,11 +15,15 @@ from cello_twisted import App
 
 
 def _exchange(site, raw: bytes) -> bytes:
+    """One connection: send ``raw``, collect the reply, close (no timers left behind)."""
+    site.reactor = Clock()  # the channel's idle timeout must not touch the global reactor
     proto = site.buildProtocol(None)
     transport = StringTransport()
     proto.makeConnection(transport)
     proto.dataReceived(raw)
-    return transport.value()
+    out = transport.value()
+    proto.connectionLost(ConnectionDone())
+    return out
 
 
 def _body(raw: bytes) -> dict:

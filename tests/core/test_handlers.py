@@ -84,7 +84,7 @@ class HandlerTests(SynchronousTestCase):
 
         from twisted.internet.testing import StringTransport
 
-        site = app.site()
+        site = app.site(reactor=Clock())
         proto = site.buildProtocol(None)
         transport = StringTransport()
         proto.makeConnection(transport)
