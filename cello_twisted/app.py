@@ -105,9 +105,6 @@ class App(RouteTable):
             tables += table.blueprints
         return found
 
-    def _client_ip_of(self, request: Any) -> str:
-        return self.trusted_proxies.client_ip(request)
-
     # -- middleware ----------------------------------------------------------
 
     def before_request(self, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:

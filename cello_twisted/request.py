@@ -288,9 +288,15 @@ class Request:
 
     @property
     def client_ip(self) -> str:
-        if self._client_ip is None:
-            self._client_ip = self.app._client_ip_of(self)
-        return self._client_ip
+        ip = self._client_ip
+        if ip is None:
+            proxies = self.app.trusted_proxies
+            if proxies.enabled:
+                ip = proxies.client_ip(self)
+            else:  # no trusted proxies: the TCP peer, without further checks (hot path)
+                ip = getattr(self.raw.getClientAddress(), "host", None) or "unknown"
+            self._client_ip = ip
+        return ip
 
     remote_addr = client_ip
 
@@ -314,9 +320,10 @@ class TrustedProxies:
                 self.any = True
             else:
                 self.networks.append(ipaddress.ip_network(item, strict=False))
+        self.enabled = self.any or bool(self.networks)
 
     def __bool__(self) -> bool:
-        return self.any or bool(self.networks)
+        return self.enabled
 
     def trusts(self, ip: str) -> bool:
         if self.any:
@@ -329,7 +336,7 @@ class TrustedProxies:
 
     def client_ip(self, request: Request) -> str:
         peer = request.peer_ip()
-        if not self or not self.trusts(peer):
+        if not self.enabled or not self.trusts(peer):
             return peer
         forwarded = request.headers.get("x-forwarded-for")
         if forwarded:
