@@ -67,12 +67,39 @@ def adopted_endpoints(reactor: Any, tls_options: Sequence[Any | None]) -> list[A
         probe = socket.socket(fileno=os.dup(fd))  # learn the family without taking the fd
         family = probe.family
         probe.close()
-        endpoint: Any = AdoptedStreamServerEndpoint(reactor, fd, family)
+        endpoint: Any = _OneAcceptPerWakeup(AdoptedStreamServerEndpoint(reactor, fd, family))
         options = tls_options[i] if i < len(tls_options) else None
         if options is not None:
             endpoint = wrapServerTLS(options, endpoint)
         endpoints.append(endpoint)
     return endpoints
+
+
+class _SingleAccept:
+    """Mixin pinning ``tcp.Port.numberAccepts`` to 1 (its setter is ignored)."""
+
+    numberAccepts = property(lambda self: 1, lambda self, value: None)
+
+
+class _OneAcceptPerWakeup:
+    """Adopt the shared socket, accepting one connection per wakeup.
+
+    Twisted's port accepts up to 100+ connections each time the socket is readable,
+    so with several workers on one socket the first to wake takes a whole burst
+    (wrk's 32 keep-alive connections all landed in one worker). Accepting one at a
+    time lets every woken worker take its share.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def listen(self, factory: Any) -> Any:
+        def balance(port: Any) -> Any:
+            cls = type(port)
+            port.__class__ = type(f"Balanced{cls.__name__}", (_SingleAccept, cls), {})
+            return port
+
+        return self._inner.listen(factory).addCallback(balance)
 
 
 class _ParentWatch(abstract.FileDescriptor):
