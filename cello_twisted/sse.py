@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from . import _json
+from ._class_or_instance import ClassOrInstance
 from .response import Response
 
 __all__ = ["SseEvent", "SseStream", "sse_response", "close_streams"]
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 EVENT_STREAM = "text/event-stream"
-
-
-class _ClassOrInstance:
-    """``SseEvent.data(...)`` is a factory on the class; ``event.data`` is the payload on an instance."""
-
-    def __init__(self, factory: Callable[..., Any], slot: str) -> None:
-        self._factory = factory
-        self._slot = slot
-
-    def __get__(self, obj: Any, cls: type) -> Any:
-        if obj is None:
-            return self._factory.__get__(cls, cls)
-        return getattr(obj, self._slot)
-
-    def __set__(self, obj: Any, value: Any) -> None:
-        setattr(obj, self._slot, value)
 
 
 def _check_field(name: str, value: Any) -> str | None:
@@ -61,7 +46,7 @@ class SseEvent:
     def _data_factory(cls, text: Any) -> SseEvent:
         return cls(text)
 
-    data = _ClassOrInstance(_data_factory, "_data")
+    data = ClassOrInstance(_data_factory, "_data")
 
     @classmethod
     def with_event(cls, event: str, data: Any) -> SseEvent:

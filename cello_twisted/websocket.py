@@ -10,25 +10,13 @@ from typing import Any
 from twisted.internet.defer import Deferred, succeed
 
 from . import _json
+from ._class_or_instance import ClassOrInstance
 from .errors import WebSocketClosed
 
 __all__ = ["WebSocket", "WebSocketMessage", "websocket_endpoint", "close_all"]
 
 MESSAGE_TYPES = ("text", "binary", "ping", "pong", "close")
 _END = object()
-
-
-class _ClassOrInstance:
-    """``WebSocketMessage.text(...)`` is a factory; ``msg.text`` is the payload."""
-
-    def __init__(self, factory: Any, slot: str) -> None:
-        self._factory = factory
-        self._slot = slot
-
-    def __get__(self, obj: Any, cls: type) -> Any:
-        if obj is None:
-            return self._factory.__get__(cls, cls)
-        return getattr(obj, self._slot)
 
 
 class WebSocketMessage:
@@ -57,7 +45,7 @@ class WebSocketMessage:
     def _text_factory(cls, text: str) -> WebSocketMessage:
         return cls("text", text)
 
-    text = _ClassOrInstance(_text_factory, "_text")
+    text = ClassOrInstance(_text_factory, "_text")
 
     @classmethod
     def binary(cls, data: bytes) -> WebSocketMessage:

@@ -237,20 +237,9 @@ class Sessions:
             )
         if not session.modified:
             return resp
-        config = self.config
         if session.id is None and session.cleared and not session.data:
             if carried:
-                resp.set_cookie(
-                    self.cookie_name,
-                    "",
-                    max_age=0,
-                    expires=0,
-                    path=config.path,
-                    domain=config.domain,
-                    secure=config.secure,
-                    httponly=config.http_only,
-                    samesite=config.same_site,
-                )
+                self._cookie(resp, "", max_age=0, expires=0)
             return resp
         if session.id is None:
             session.id = new_session_id()
@@ -262,18 +251,23 @@ class Sessions:
         return then(saved, lambda _: self._set_cookie(resp, envelope))
 
     def _set_cookie(self, resp: Any, envelope: dict[str, Any]) -> Any:
+        self._cookie(resp, self._sealer.seal(envelope, self.cookie_name), max_age=self.max_age)
+        return resp
+
+    def _cookie(self, resp: Any, value: str, *, max_age: int, expires: Any = None) -> None:
+        """One Set-Cookie with the configured attributes (SPEC §2.12 r5)."""
         config = self.config
         resp.set_cookie(
             self.cookie_name,
-            self._sealer.seal(envelope, self.cookie_name),
-            max_age=self.max_age,
+            value,
+            max_age=max_age,
+            expires=expires,
             path=config.path,
             domain=config.domain,
             secure=config.secure,
             httponly=config.http_only,
             samesite=config.same_site,
         )
-        return resp
 
     def __repr__(self) -> str:
         mode = "cookie" if self.store is None else type(self.store).__name__
