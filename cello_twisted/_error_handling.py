@@ -6,12 +6,11 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from . import _json
 from .errors import HTTPError
-from .middleware._chain import settle
+from .middleware._chain import is_deferred, settle
 from .response import JSON_TYPE, Response, error_response
 
 _log = Logger(namespace="cello_twisted.errors")
@@ -86,6 +85,6 @@ class ErrorHandling:
             result = settle(handler(request, exc))
         except Exception as inner:  # noqa: BLE001 - a failing handler falls back to 500
             return internal_error(request, inner, self.app.debug)
-        if isinstance(result, Deferred):
+        if is_deferred(result):
             return result.addErrback(lambda f: internal_error(request, f.value, self.app.debug))
         return result

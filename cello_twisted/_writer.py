@@ -10,6 +10,7 @@ from twisted.web.http import RESPONSES
 from twisted.web.server import NOT_DONE_YET
 
 from ._error_handling import internal_error
+from .middleware._chain import is_deferred
 from .response import Response
 
 _log = Logger(namespace="cello_twisted.writer")
@@ -55,7 +56,7 @@ def _apply_headers(request: Any, resp: Response) -> None:
 
 def write_response(request: Any, result: Any) -> Any:
     """Write ``result`` now (returning the body bytes) or when its Deferred fires."""
-    if isinstance(result, Deferred):
+    if is_deferred(result):
         twreq = request.raw
         twreq.notifyFinish().addErrback(_client_gone, request, result)
         result.addCallback(_write_later, request).addErrback(_write_failed, request)
@@ -95,7 +96,7 @@ def _start_streamer(request: Any, resp: Response) -> None:
     streamer = resp.streamer
     request.raw.notifyFinish().addErrback(lambda _: streamer.stop())
     done = streamer.start(request.raw)
-    if isinstance(done, Deferred):
+    if is_deferred(done):
         done.addErrback(_stream_failed, request)
 
 

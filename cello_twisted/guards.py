@@ -10,6 +10,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from .errors import ForbiddenError, GuardError, UnauthorizedError
+from .middleware._chain import is_deferred
 
 __all__ = [
     "Guard",
@@ -79,7 +80,7 @@ def check_guard(guard: Any, request: Any) -> Deferred | None:
         raise _fail_closed(guard, exc) from None
     if inspect.iscoroutine(value):
         value = Deferred.fromCoroutine(value)
-    if isinstance(value, Deferred):
+    if is_deferred(value):
 
         def failed(failure: Any) -> None:
             raise _fail_closed(guard, failure.value, failure)

@@ -25,6 +25,8 @@ def cello(mode):
         app.enable_sessions(SessionConfig(secret=SECRET, secure=False))
     elif mode == "ratelimit":
         app.enable_rate_limit(RateLimitConfig(requests=10**9, window=60))
+    elif mode == "ratelimit-bucket":
+        app.enable_rate_limit(RateLimitConfig.token_bucket(requests=10**9, window=60))
     elif mode == "static":
         app.enable_static_files(StaticFilesConfig("/static", STATIC_DIR))
     elif mode == "gzip":

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from twisted.internet.defer import Deferred
-
 from ..errors import InvalidTokenError, UnauthorizedError
 from ..stores.tokens import MemoryTokenBlacklist
+from ._chain import is_deferred
 from ._jwt_config import ALGORITHMS, JwtConfig
 from ._jwt_tokens import TokenService, Verified
 from ._util import any_path_matches, is_preflight
@@ -130,7 +129,7 @@ class JwtAuth(TokenService):
         except InvalidTokenError as exc:
             return self._without(request, call_next, exc)
         revoked = self.blacklist.contains(entry.key)
-        if isinstance(revoked, Deferred):
+        if is_deferred(revoked):
             return revoked.addCallback(self._after_lookup, request, call_next, token, entry)
         return self._after_lookup(revoked, request, call_next, token, entry)
 

@@ -6,10 +6,9 @@ import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from twisted.internet.defer import Deferred
-
 from ..errors import HTTPError
 from ..response import error_response
+from ._chain import is_deferred
 from ._util import any_path_matches, is_preflight
 
 _STRATEGIES = ("sliding_window", "token_bucket")
@@ -166,14 +165,14 @@ class RateLimit:
             return call_next(request)
         key = self._prefix + request.client_ip if self._key is None else self._key_of(request)
         result = self._hit(key, self.config, request.app.clock.seconds())
-        if isinstance(result, Deferred):
+        if is_deferred(result):
             return result.addCallback(self._decide, request, call_next)
         if not result[0]:
             return self._decide(result, request, call_next)
         resp = call_next(request)  # allowed, synchronous: the common case, inlined
         remaining = result[2]
         stamp = (self._limit, str(remaining) if remaining > 0 else "0", str(result[3]))
-        if isinstance(resp, Deferred):
+        if is_deferred(resp):
             return resp.addCallback(_stamp, stamp)
         items = resp.headers._items
         items["x-ratelimit-limit"] = ("X-RateLimit-Limit", [stamp[0]])
@@ -190,7 +189,7 @@ class RateLimit:
             )
             return _stamp(resp, stamp)
         resp = call_next(request)
-        if isinstance(resp, Deferred):
+        if is_deferred(resp):
             return resp.addCallback(_stamp, stamp)
         return _stamp(resp, stamp)
 
