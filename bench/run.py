@@ -2,7 +2,7 @@
 
 Each server runs in its own process pinned to CPU 0; wrk runs pinned to CPU 1.
 Every scenario alternates baseline and candidate for several rounds and reports
-medians and the candidate/baseline ratio. Usage:
+median req/s and the median of the per-round candidate/baseline ratios (with their range). Usage:
 
     python bench/run.py                      # every suite, 3 rounds of 5 s
     python bench/run.py --suite core --rounds 5 --duration 5
@@ -121,7 +121,16 @@ def main() -> int:
                 base_rps.append(wrk(procs[base][1], base_path, script, headers, args.duration))
                 cand_rps.append(wrk(procs[cand][1], cand_path, script, headers, args.duration))
             b, c = statistics.median(base_rps), statistics.median(cand_rps)
-            print(f"| {label} | {base} | {b:,.0f} | {cand} | {c:,.0f} | {c / b:.2f} |", flush=True)
+            # Each round's candidate ran right after its baseline: the median of those paired
+            # ratios resists the machine's drift better than a ratio of medians.
+            paired = statistics.median(cr / br for br, cr in zip(base_rps, cand_rps, strict=True))
+            low, high = min(cr / br for br, cr in zip(base_rps, cand_rps, strict=True)), max(
+                cr / br for br, cr in zip(base_rps, cand_rps, strict=True)
+            )
+            print(
+                f"| {label} | {base} | {b:,.0f} | {cand} | {c:,.0f} | {paired:.2f} ({low:.2f}–{high:.2f}) |",
+                flush=True,
+            )
     finally:
         for proc, _port in procs.values():
             proc.terminate()
