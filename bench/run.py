@@ -109,7 +109,7 @@ def main() -> int:
         for name in needed:
             procs[name] = start_server(name)
         print(f"# wrk -t1 -c32 -d{args.duration:g}s, {args.rounds} rounds, servers on CPU 0, wrk on CPU 1")
-        print("| scenario | baseline | req/s | candidate | req/s | ratio |")
+        print("| scenario | baseline | req/s | candidate | req/s | ratio (min–max) |")
         print("|---|---|---:|---|---:|---:|")
         for label, base, cand, path, script, headers in rows:
             base_path, _, cand_path = path.partition("|")
