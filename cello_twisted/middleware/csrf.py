@@ -8,7 +8,6 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import parse_qsl
 
 from .._secrets import MIN_CSRF_SECRET, check_secret, secret_bytes
 from ..errors import HTTPError
@@ -156,24 +155,9 @@ class Csrf:
 
 
 def _form_value(request: Any, field: str) -> str | None:
-    """The form field from an urlencoded or multipart body (forms.py when available)."""
+    """The form field from an urlencoded or multipart body (``request.form()``)."""
     try:
-        from ..forms import parse_form
-    except ImportError:
-        parse_form = None
-    if parse_form is not None:
-        try:
-            value = request.form().get(field)
-        except Exception:  # noqa: BLE001 - a malformed body is simply "no token" here
-            return None
-        return value if isinstance(value, str) else None
-    if not request.is_form():
+        value = request.form().get(field)
+    except Exception:  # noqa: BLE001 - a malformed body is simply "no token" here
         return None
-    try:
-        pairs = parse_qsl(request.body().decode("utf-8"), keep_blank_values=True, errors="strict")
-    except (UnicodeDecodeError, ValueError):
-        return None
-    for name, value in pairs:
-        if name == field:
-            return value
-    return None
+    return value if isinstance(value, str) else None

@@ -63,11 +63,7 @@ class CsrfTests(SynchronousTestCase):
         self.assertEqual(client.post("/submit", data={"_csrf": token, "x": "1"}).status_code, 200)
 
     def test_multipart_form_field(self) -> None:
-        """§2.13 r3: a multipart form field carries the token too (when forms are available)."""
-        try:
-            import cello_twisted.forms  # noqa: F401
-        except ImportError:
-            self.skipTest("cello_twisted.forms not available yet")
+        """§2.13 r3: a multipart form field carries the token too."""
         client = csrf_app().test_client()
         token = issue(client)
         response = client.post(
