@@ -5,7 +5,6 @@ raw twisted.web modes: raw-plain, raw-jwt (PyJWT decode per request), raw-static
 """
 
 import gzip
-import json
 import os
 import sys
 
@@ -56,27 +55,14 @@ def cello(mode):
 
 def raw(mode):
     import jwt
-    from twisted.web import server, static
+    from raw_twisted import (  # the same raw baseline as run.py's core suite
+        Hello,
+        Request,
+        Site,
+        json_body,
+    )
+    from twisted.web import static
     from twisted.web.resource import Resource
-
-    class Request(server.Request):
-        def __init__(self, channel, *args, **kwargs):
-            kwargs["parsePOSTFormSubmission"] = False
-            super().__init__(channel, *args, **kwargs)
-
-    class Site(server.Site):
-        def log(self, request):
-            pass
-
-    def json_body(request, data):
-        request.setHeader(b"content-type", b"application/json")
-        return json.dumps(data, separators=(",", ":")).encode()
-
-    class Hello(Resource):
-        isLeaf = True
-
-        def render_GET(self, request):
-            return json_body(request, {"message": "Hello, World!"})
 
     class Me(Resource):
         isLeaf = True
