@@ -175,6 +175,7 @@ def compile_app(app: Any) -> Pipeline:
             middleware.append(route_limiter(app, spec))
         errors = ErrorHandling([bp.exception_handlers for bp in reversed(blueprints)] + [app.exception_handlers], app)
         route = CompiledRoute(spec, full_path, [s.value for s in segments if s.kind != "lit"], blueprints)
+        middleware = _for_route(middleware, route, app)
         if entry.owner is None:
             entry.owner = route
             owners[id(entry)] = (middleware, errors)
@@ -194,11 +195,21 @@ def compile_app(app: Any) -> Pipeline:
         middleware, errors = owners[id(entry)]
         entry.options_chain = compose(middleware, _options_endpoint(entry), errors)
         entry.not_allowed_chain = compose(middleware, _not_allowed(entry), errors)
-    not_found = compose(list(app.middleware), _not_found_endpoint(app), app_errors)
-    bad_path = compose(
-        list(app.middleware), _raiser(lambda r: BadRequestError("Request path is not valid UTF-8")), app_errors
-    )
-    too_large = compose(
-        list(app.middleware), _raiser(lambda r: PayloadTooLargeError(app.max_body_size)), app_errors
-    )
+    app_level = _for_route(app.middleware, None, app)  # requests that match no route
+    not_found = compose(app_level, _not_found_endpoint(app), app_errors)
+    bad_path = compose(app_level, _raiser(lambda r: BadRequestError("Request path is not valid UTF-8")), app_errors)
+    too_large = compose(app_level, _raiser(lambda r: PayloadTooLargeError(app.max_body_size)), app_errors)
     return Pipeline(router, not_found, bad_path, too_large)
+
+
+def _for_route(middleware: list[Any], route: CompiledRoute | None, app: Any) -> list[Any]:
+    """Leave out native middleware that says it does not apply to ``route``.
+
+    Rate limiters use this: exactly one applies per request (SPEC §2.14 r5), decided
+    here once instead of on every request.
+    """
+    return [
+        mw
+        for mw in middleware
+        if not (getattr(mw, "native", False) and hasattr(mw, "applies_to")) or mw.applies_to(route, app)
+    ]

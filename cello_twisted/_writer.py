@@ -10,27 +10,17 @@ from twisted.web.http import RESPONSES
 from twisted.web.server import NOT_DONE_YET
 
 from ._error_handling import internal_error
+from ._wire_headers import DIRECT_WRITES, set_content_type, set_encoded_headers, set_headers
 from .middleware._chain import is_deferred
 from .response import Response
 
 _log = Logger(namespace="cello_twisted.writer")
-_encoded: dict[str, bytes] = {}
 
 
 def _reason(status: int) -> bytes:
     from .errors import reason_phrase
 
     return reason_phrase(status).encode("ascii")
-
-
-def _enc(value: str) -> bytes:
-    """Encode a header value once; header values repeat (content types)."""
-    out = _encoded.get(value)
-    if out is None:
-        out = value.encode("latin-1")
-        if len(_encoded) < 512:
-            _encoded[value] = out
-    return out
 
 
 def _apply_headers(request: Any, resp: Response) -> None:
@@ -44,14 +34,18 @@ def _apply_headers(request: Any, resp: Response) -> None:
         # Twisted's reason table lacks some codes (426, 429 on old versions): supply ours.
         twreq.setResponseCode(status, None if status in RESPONSES else _reason(status))
     if resp.content_type is not None:
-        twreq.responseHeaders.setRawHeaders(b"content-type", [_enc(resp.content_type)])
+        set_content_type(twreq.responseHeaders, resp.content_type)
     else:
         twreq.defaultContentType = None
     headers = resp._headers
     if headers is not None and headers._items:
-        set_raw = twreq.responseHeaders.setRawHeaders
-        for name, values in headers.raw_items():
-            set_raw(name, values)
+        set_headers(twreq.responseHeaders, headers._items.values())
+    encoded = resp._encoded_headers
+    if encoded is not None:
+        if DIRECT_WRITES:  # a C-level merge, without a Python frame: rate-limited responses
+            twreq.responseHeaders._rawHeaders.update(encoded)
+        else:
+            set_encoded_headers(twreq.responseHeaders, encoded)
 
 
 def write_response(request: Any, result: Any) -> Any:

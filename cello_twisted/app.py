@@ -72,6 +72,7 @@ class App(RouteTable):
     def _compile(self) -> Any:
         from ._pipeline import compile_app
 
+        self.clock  # noqa: B018 - resolves the default clock now: request hot paths read ``_clock``
         self._pipeline = compile_app(self)
         return self._pipeline
 

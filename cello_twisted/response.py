@@ -48,7 +48,7 @@ class Streamer:
 class Response:
     """An HTTP response: status, headers and a bytes body (or a streamer)."""
 
-    __slots__ = ("status", "_headers", "body", "content_type", "streamer")
+    __slots__ = ("status", "_headers", "body", "content_type", "streamer", "_encoded_headers")
 
     def __init__(
         self,
@@ -68,6 +68,10 @@ class Response:
         self._headers: Headers | None = Headers(headers) if headers else None
         self.content_type: str | None = content_type
         self.streamer: Streamer | None = None
+        # Headers framework middleware adds on the hot path (rate-limit counters), already
+        # encoded: ``{wire_name(name): [bytes]}``, written after ``headers``. Reading
+        # ``headers`` folds them in first, so user code still sees them.
+        self._encoded_headers: dict[bytes, list[bytes]] | None = None
 
     # -- factories -------------------------------------------------------------
 
@@ -142,13 +146,29 @@ class Response:
     @property
     def headers(self) -> Headers:
         """Response headers (created on first use: most handler results never need them)."""
-        if self._headers is None:
-            self._headers = Headers()
-        return self._headers
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = Headers()
+        encoded = self._encoded_headers
+        if encoded is not None:
+            self._encoded_headers = None
+            for name, values in encoded.items():
+                headers.delete(name.decode("latin-1"))
+                for value in values:
+                    headers.add(name.decode("latin-1"), value.decode("latin-1"))
+        return headers
 
     @headers.setter
     def headers(self, value: Headers | dict[str, str]) -> None:
         self._headers = value if isinstance(value, Headers) else Headers(value)
+        self._encoded_headers = None
+
+    def add_encoded_headers(self, encoded: dict[bytes, list[bytes]]) -> None:
+        """Framework hot-path use: set ``{wire_name(name): [header-safe bytes]}`` (takes ownership)."""
+        if self._encoded_headers is None:
+            self._encoded_headers = encoded
+        else:
+            self._encoded_headers.update(encoded)
 
     @property
     def status_code(self) -> int:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
+from .._wire_headers import wire_name
 from ..errors import HTTPError
-from ..response import error_response
-from ._chain import is_deferred
+from ..response import Response, error_response
+from ..stores.ratelimit import MemoryRateLimitStore, RateLimitResult
+from ._chain import ErrorHandler, Link, is_deferred, recover, then
 from ._util import any_path_matches, is_preflight
 
 _STRATEGIES = ("sliding_window", "token_bucket")
@@ -92,13 +95,19 @@ def _alias(name: str, value: Any, alias: str, alias_value: Any) -> Any:
     return alias_value
 
 
+_LIMIT = wire_name("X-RateLimit-Limit")
+_REMAINING = wire_name("X-RateLimit-Remaining")
+_RESET = wire_name("X-RateLimit-Reset")
+
+
 class RateLimit:
     """Native middleware enforcing one RateLimitConfig with its own counters.
 
     Exactly one limiter applies to a request (SPEC §2.14 r5): the route's
     ``rate_limit=``, else the nearest blueprint's, else the app's (which also
-    covers 404s and static files). Several RateLimit instances can sit in one
-    chain; each acts only when it is the one that applies to ``request.route``.
+    covers 404s and static files). That choice is made when the routes are
+    compiled: ``applies_to`` keeps a limiter out of the chains of routes it does
+    not own, so a request never asks.
     """
 
     native = True
@@ -107,23 +116,27 @@ class RateLimit:
         if not isinstance(config, RateLimitConfig):
             raise TypeError("RateLimit needs a RateLimitConfig")
         self.config = config
-        if config.store is None:
-            from ..stores.ratelimit import MemoryRateLimitStore
-
-            store: Any = MemoryRateLimitStore()
-        else:
-            store = config.store
+        store: Any = MemoryRateLimitStore() if config.store is None else config.store
         self.store = store
-        self._hit = store.hit
+        # (key, now) -> result. The memory store specialises it for this config once and
+        # answers synchronously; any other store (or an overridden hit) is called as is.
+        if isinstance(store, MemoryRateLimitStore) and type(store).hit is MemoryRateLimitStore.hit:
+            self._hit = store.bind(config)
+            self._may_defer = False
+        else:
+            self._hit = partial(_generic_hit, store.hit, config)
+            self._may_defer = True
         # Counters are per limiter: a store shared by several limiters keeps them apart.
         # The name is stable across cluster workers (same creation order in each).
         self.name = name or f"rl{next(_ids)}"
-        self._prefix = self.name + ":"
+        # A store of our own needs no key prefix; the bare client IP (whose hash Python
+        # has already cached) is the cheapest key there is.
+        self._prefix = "" if config.store is None else self.name + ":"
+        self._bare_ip = config.key is None and not self._prefix
         self._route_level = route_level
         self._exempt = config.exempt_paths
         self._key = config.key
-        self._limit = str(config.requests)
-        self._applies: dict[Any, bool] = {}
+        self._limit = b"%d" % config.requests
 
     def cluster_warning(self) -> str | None:
         if getattr(self.store, "shared", True):
@@ -133,15 +146,9 @@ class RateLimit:
             "counters are per worker process; use RedisRateLimitStore to share them"
         )
 
-    def _applies_to(self, request: Any) -> bool:
-        route = request.route
-        cached = self._applies.get(route)
-        if cached is None:
-            cached = _owner_of(route, request.app) is self
-            if len(self._applies) > 4096:  # stale compiled routes after re-registration
-                self._applies.clear()
-            self._applies[route] = cached
-        return cached
+    def applies_to(self, route: Any, app: Any) -> bool:
+        """Whether this limiter belongs in ``route``'s chain (None: 404s and static files)."""
+        return self._route_level or _owner_of(route, app) is self
 
     def _key_of(self, request: Any) -> str:
         key_fn = self._key
@@ -152,54 +159,77 @@ class RateLimit:
         return self._prefix + request.client_ip
 
     def __call__(self, request: Any, call_next: Callable[[Any], Any]) -> Any:
-        # The hot path: a few dict lookups, one store hit, three headers.
-        if not self._route_level:
-            applies = self._applies.get(request.route)
-            if applies is None:
-                applies = self._applies_to(request)
-            if not applies:
-                return call_next(request)
-        if (self._exempt and any_path_matches(self._exempt, request.path)) or (
-            request.method == "OPTIONS" and is_preflight(request)
-        ):
-            return call_next(request)
-        key = self._prefix + request.client_ip if self._key is None else self._key_of(request)
-        result = self._hit(key, self.config, request.app.clock.seconds())
-        if is_deferred(result):
-            return result.addCallback(self._decide, request, call_next)
-        if not result[0]:
-            return self._decide(result, request, call_next)
-        resp = call_next(request)  # allowed, synchronous: the common case, inlined
-        remaining = result[2]
-        stamp = (self._limit, str(remaining) if remaining > 0 else "0", str(result[3]))
-        if is_deferred(resp):
-            return resp.addCallback(_stamp, stamp)
-        items = resp.headers._items
-        items["x-ratelimit-limit"] = ("X-RateLimit-Limit", [stamp[0]])
-        items["x-ratelimit-remaining"] = ("X-RateLimit-Remaining", [stamp[1]])
-        items["x-ratelimit-reset"] = ("X-RateLimit-Reset", [stamp[2]])
-        return resp
+        """The generic ``(request, call_next)`` protocol; chains use ``link`` instead."""
+        return self.link(call_next, _reraise)(request)
+
+    def link(self, call_next: Link, on_error: ErrorHandler) -> Link:
+        """This limiter in front of ``call_next``, with its own error guard: the hot path.
+
+        ``compose`` calls this once per chain. Errors raised here (a key function, a
+        store) become ``on_error`` responses, as any native middleware's would; the
+        inner link never raises.
+        """
+        hit, decide, key_of, bare_ip = self._hit, self._decide, self._key_of, self._bare_ip
+        exempt, limit, may_defer = self._exempt, self._limit, self._may_defer
+
+        def limited(request: Any) -> Any:
+            try:
+                if (exempt and any_path_matches(exempt, request.path)) or (
+                    request.method == "OPTIONS" and is_preflight(request)
+                ):
+                    return call_next(request)
+                result = hit(
+                    request.client_ip if bare_ip else key_of(request),
+                    request.app._clock.seconds(),  # resolved when the routes were compiled
+                )
+                if may_defer and is_deferred(result):  # a shared store answers later
+                    return result.addCallback(decide, request, call_next).addErrback(recover, request, on_error)
+                if not result[0]:
+                    return decide(result, request, call_next)
+            except Exception as exc:  # noqa: BLE001 - every error becomes a response
+                return on_error(request, exc)
+            resp = call_next(request)  # allowed: the common case
+            remaining = result[2]
+            stamp = {
+                _LIMIT: [limit],
+                _REMAINING: [b"%d" % remaining if remaining > 0 else b"0"],
+                _RESET: [b"%d" % result[3]],
+            }
+            if type(resp) is Response and resp._encoded_headers is None:
+                resp._encoded_headers = stamp
+                return resp
+            return then(resp, partial(_stamped, stamp=stamp))
+
+        return limited
 
     def _decide(self, result: Any, request: Any, call_next: Callable[[Any], Any]) -> Any:
-        stamp = (self._limit, str(result.remaining) if result.remaining > 0 else "0", str(result.reset))
+        """The uncommon outcomes: a rejection, or a result that arrived asynchronously."""
+        result = RateLimitResult(*result)
+        remaining = int(result.remaining)
+        stamp = {  # the same headers as the hot path in link()
+            _LIMIT: [self._limit],
+            _REMAINING: [b"%d" % remaining if remaining > 0 else b"0"],
+            _RESET: [b"%d" % int(result.reset)],
+        }
         if not result.allowed:
             wait = max(1, int(result.retry_after))
             resp = error_response(
                 HTTPError(429, "Rate limit exceeded", {"Retry-After": str(wait)}, extra={"retry_after": wait})
             )
-            return _stamp(resp, stamp)
-        resp = call_next(request)
-        if is_deferred(resp):
-            return resp.addCallback(_stamp, stamp)
-        return _stamp(resp, stamp)
+            return _stamped(resp, stamp)
+        return then(call_next(request), partial(_stamped, stamp=stamp))
 
 
-def _stamp(resp: Any, stamp: tuple[str, str, str]) -> Any:
-    # Written straight into the header map (lower-case key -> (name, values)): hot path.
-    items = resp.headers._items
-    items["x-ratelimit-limit"] = ("X-RateLimit-Limit", [stamp[0]])
-    items["x-ratelimit-remaining"] = ("X-RateLimit-Remaining", [stamp[1]])
-    items["x-ratelimit-reset"] = ("X-RateLimit-Reset", [stamp[2]])
+def _reraise(request: Any, exc: BaseException) -> Any:
+    raise exc
+
+
+def _generic_hit(hit: Callable[..., Any], config: RateLimitConfig, key: str, now: float) -> Any:
+    return hit(key, config, now)
+
+
+def _stamped(resp: Response, stamp: dict[bytes, list[bytes]]) -> Response:
+    resp.add_encoded_headers(stamp)
     return resp
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict, deque
+from collections.abc import Callable
+from math import ceil, floor
 from typing import Any, NamedTuple
 
 _EPSILON = 1e-9  # float slack so 10 x 0.1 s of refill counts as one whole token
+_ONE = 1.0 - _EPSILON  # a bucket holding at least this much has a whole token
 
 
 class RateLimitResult(NamedTuple):
@@ -25,40 +27,50 @@ class RateLimitResult(NamedTuple):
 
 
 def _ceil(seconds: float) -> int:
-    return max(0, math.ceil(seconds - _EPSILON))
-
-
-class _Window:
-    """Timestamps of allowed requests still inside the window (at most ``requests``)."""
-
-    __slots__ = ("hits", "touched")
-
-    def __init__(self) -> None:
-        self.hits: deque[float] = deque()
-        self.touched = 0.0
+    return max(0, ceil(seconds - _EPSILON))
 
 
 class _Bucket:
-    __slots__ = ("tokens", "stamp", "touched")
+    __slots__ = ("tokens", "stamp")
 
     def __init__(self, tokens: float, now: float) -> None:
         self.tokens = tokens
         self.stamp = now
-        self.touched = now
+
+
+def _idle(entry: Any, horizon: float) -> bool:
+    """Back to a fresh state, so dropping it changes nothing.
+
+    A sliding window (a deque of the allowed requests' times) is fresh once its
+    newest hit is out of the window; a bucket refills completely in one window, so
+    one untouched since ``horizon`` (= now - window) is full again.
+    """
+    if type(entry) is _Bucket:
+        return entry.stamp <= horizon
+    return not entry or entry[-1] <= horizon
+
+
+_new = tuple.__new__  # RateLimitResult(...) without the namedtuple's Python-level __new__
+
+#: ``(key, now) -> (allowed, limit, remaining, reset, retry_after)``: a plain tuple, in
+#: RateLimitResult's field order (the middleware's hot path skips the namedtuple).
+Hitter = Callable[[str, float], tuple]
 
 
 class MemoryRateLimitStore:
     """Counters in this process (so per worker in cluster mode).
 
     Memory is bounded: at most ``max_keys`` keys are kept. Keys are kept in
-    least-recently-used order; idle keys (untouched for a whole window, so their
-    state is back to "fresh") are dropped as new hits arrive, and when the store is
-    full the least recently used key is evicted, so a flood of distinct client
-    addresses cannot grow it. An evicted key simply starts afresh.
+    least-recently-used order; idle keys (whose state is back to "fresh") are
+    dropped as new keys arrive, and when the store is full the least recently used
+    key is evicted, so a flood of distinct client addresses cannot grow it. An
+    evicted key simply starts afresh.
 
     The interface is ``hit(key, config, now) -> RateLimitResult``; a shared store
     (Redis) implements the same method with an atomic script and may return a
-    Deferred instead.
+    Deferred instead. ``bind(config)`` returns the same operation specialised for
+    one config, ``(key, now) -> tuple`` in RateLimitResult's field order: what the
+    middleware calls.
     """
 
     shared = False  # per process: RateLimit.cluster_warning() mentions it
@@ -67,7 +79,8 @@ class MemoryRateLimitStore:
         if max_keys < 1:
             raise ValueError("max_keys must be >= 1")
         self.max_keys = max_keys
-        self._entries: OrderedDict[str, Any] = OrderedDict()
+        self._entries: OrderedDict[str, Any] = OrderedDict()  # never rebound: hitters hold it
+        self._hitters: dict[Any, Hitter] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -77,58 +90,83 @@ class MemoryRateLimitStore:
 
     def hit(self, key: str, config: Any, now: float) -> RateLimitResult:
         """Count one request for ``key`` under ``config`` at time ``now``."""
-        entries = self._entries
-        window = config.window
-        entry = entries.get(key)
-        if entry is None:
-            # Memory only grows here, so idle keys are swept (and the bound enforced) here.
-            self._make_room(now, window)
-            entry = _Window() if config.strategy == "sliding_window" else _Bucket(float(config.requests), now)
-            entries[key] = entry
-        else:
-            entries.move_to_end(key)
-        entry.touched = now
-        if config.strategy != "sliding_window":
-            return _take(entry, config.requests, window, now)
-        hits = entry.hits  # sliding window, inlined: the hot path
-        horizon = now - window
-        while hits and hits[0] <= horizon:  # the window is (now - window, now]
-            hits.popleft()
-        count = len(hits)
-        limit = config.requests
-        if count < limit:
-            hits.append(now)
-            reset = math.ceil(hits[0] + window - now - _EPSILON)
-            return RateLimitResult(True, limit, limit - count - 1, reset if reset > 0 else 0, 0)
-        wait = max(1, _ceil(hits[0] + window - now))
-        return RateLimitResult(False, limit, 0, wait, wait)
+        return _new(RateLimitResult, self.bind(config)(key, now))
 
-    def _sweep(self, now: float, window: float, budget: int) -> None:
-        """Drop up to ``budget`` idle keys from the least-recently-used end."""
+    def bind(self, config: Any) -> Hitter:
+        """``hit`` for one config, with its numbers read once (the request hot path)."""
+        hitter = self._hitters.get(config)
+        if hitter is None:
+            make = _bucket_hitter if config.strategy == "token_bucket" else _window_hitter
+            hitter = self._hitters[config] = make(self, config.requests, config.window)
+        return hitter
+
+    def _add(self, key: str, entry: Any, now: float, window: float) -> Any:
+        # Memory only grows here, so idle keys are swept (and the bound enforced) here.
         entries = self._entries
         horizon = now - window
-        while budget and entries:
+        for _ in range(8):
+            if not entries:
+                break
             oldest_key = next(iter(entries))
-            if entries[oldest_key].touched > horizon:
-                return
+            if not _idle(entries[oldest_key], horizon):
+                break
             del entries[oldest_key]
-            budget -= 1
-
-    def _make_room(self, now: float, window: float) -> None:
-        self._sweep(now, window, 8)
-        entries = self._entries
         while len(entries) >= self.max_keys:
             entries.popitem(last=False)
+        entries[key] = entry
+        return entry
 
 
-def _take(entry: _Bucket, capacity: int, window: float, now: float) -> RateLimitResult:
+def _window_hitter(store: MemoryRateLimitStore, limit: int, window: float) -> Hitter:
+    """Sliding window: allowed iff fewer than ``limit`` allowed hits in ``(now - window, now]``."""
+    entries = store._entries
+    get, move_to_end = entries.get, entries.move_to_end
+
+    def hit(key: str, now: float) -> tuple:
+        hits = get(key)  # the times of the allowed requests still in the window
+        if hits is None:
+            hits = store._add(key, deque(), now, window)
+        else:
+            move_to_end(key)
+        horizon = now - window
+        while hits and hits[0] <= horizon:
+            hits.popleft()
+        count = len(hits)
+        if count < limit:
+            hits.append(now)
+            reset = ceil(hits[0] + window - now - _EPSILON)
+            return (True, limit, limit - count - 1, reset if reset > 0 else 0, 0)
+        wait = _ceil(hits[0] + window - now)
+        wait = wait if wait > 1 else 1
+        return (False, limit, 0, wait, wait)
+
+    return hit
+
+
+def _bucket_hitter(store: MemoryRateLimitStore, capacity: int, window: float) -> Hitter:
+    """Token bucket: ``capacity`` tokens, refilled continuously at ``capacity / window`` per second."""
+    entries = store._entries
+    get, move_to_end = entries.get, entries.move_to_end
     rate = capacity / window
-    tokens = min(float(capacity), entry.tokens + (now - entry.stamp) * rate)
-    entry.stamp = now
-    if tokens >= 1.0 - _EPSILON:
-        tokens = max(0.0, tokens - 1.0)
-        entry.tokens = tokens
-        return RateLimitResult(True, capacity, int(tokens + _EPSILON), _ceil((capacity - tokens) / rate), 0)
-    entry.tokens = tokens
-    wait = max(1, _ceil((1.0 - tokens) / rate))
-    return RateLimitResult(False, capacity, 0, _ceil((capacity - tokens) / rate), wait)
+    full = float(capacity)
+
+    def hit(key: str, now: float) -> tuple:
+        bucket = get(key)
+        if bucket is None:
+            bucket = store._add(key, _Bucket(full, now), now, window)
+        else:
+            move_to_end(key)
+        tokens = bucket.tokens + (now - bucket.stamp) * rate
+        if tokens > full:
+            tokens = full
+        bucket.stamp = now
+        if tokens < _ONE:
+            bucket.tokens = tokens
+            wait = _ceil((1.0 - tokens) / rate)
+            return (False, capacity, 0, _ceil((full - tokens) / rate), wait if wait > 1 else 1)
+        tokens = tokens - 1.0 if tokens > 1.0 else 0.0
+        bucket.tokens = tokens
+        reset = ceil((full - tokens) / rate - _EPSILON)
+        return (True, capacity, floor(tokens + _EPSILON), reset if reset > 0 else 0, 0)
+
+    return hit

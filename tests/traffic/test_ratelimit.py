@@ -369,3 +369,90 @@ class KeyAndExemptionTests(SynchronousTestCase):
                 self.assertNotIn("X-RateLimit-Limit", r.headers)
         self.assertEqual(client.get("/x").status_code, 200)
         self.assertEqual(client.get("/elsewhere").status_code, 404)
+
+
+class StampTests(SynchronousTestCase):
+    """How the X-RateLimit-* headers travel with the response."""
+
+    def test_outer_middleware_sees_and_can_change_them(self):
+        """Middleware outside the limiter reads the counters from response.headers and may override them."""
+        seen = []
+        app = App(clock=Clock())
+
+        @app.middleware
+        def outer(request, call_next):
+            def after(resp):
+                seen.append(resp.headers.get("x-ratelimit-remaining"))
+                resp.headers["X-RateLimit-Limit"] = "custom"
+                return resp
+
+            return call_next(request).addCallback(after)
+
+        app.enable_rate_limit(RateLimitConfig(5, 60))
+        app.get("/x")(lambda request: "x")
+        r = app.test_client().get("/x")
+        self.assertEqual(seen, ["4"])
+        self.assertEqual((r.headers["X-RateLimit-Limit"], r.headers["X-RateLimit-Remaining"]), ("custom", "4"))
+
+    def test_handler_cannot_forge_them(self):
+        """Values a handler sets under the same names are replaced by the limiter's."""
+        app = App(clock=Clock())
+        app.enable_rate_limit(RateLimitConfig(5, 60))
+        app.get("/x")(lambda request: ("x", 200, {"X-RateLimit-Remaining": "999", "X-RateLimit-Limit": "999"}))
+        r = app.test_client().get("/x")
+        self.assertEqual((r.headers.get_all("x-ratelimit-limit"), r.headers.get_all("x-ratelimit-remaining")), (["5"], ["4"]))
+
+    def test_deferred_handler(self):
+        """A handler answering later still gets the headers (stamped when its Deferred fires)."""
+        from twisted.internet.defer import Deferred
+
+        clock = Clock()
+        app = App(clock=clock)
+        app.enable_rate_limit(RateLimitConfig.token_bucket(2, 10))
+
+        @app.get("/later")
+        def later(request):
+            d = Deferred()
+            clock.callLater(1, d.callback, {"ok": True})
+            return d
+
+        client = app.test_client()
+        pending = client._agent.request(b"GET", b"http://localhost/later")
+        client.flush()
+        clock.advance(1)
+        client.flush()
+        response = self.successResultOf(pending)
+        self.assertEqual(response.code, 200)
+        self.assertEqual(response.headers.getRawHeaders(b"x-ratelimit-remaining"), [b"1"])
+        self.assertEqual(response.headers.getRawHeaders(b"x-ratelimit-reset"), [b"5"])
+
+    def test_limiter_used_as_plain_middleware(self):
+        """A RateLimit called through the generic (request, call_next) protocol works the same."""
+        limiter = RateLimit(RateLimitConfig(1, 60))
+        app = App(clock=Clock())
+
+        @app.middleware
+        def delegate(request, call_next):
+            return limiter(request, call_next)
+
+        app.get("/x")(lambda request: "x")
+        client = app.test_client()
+        first, second = client.get("/x"), client.get("/x")
+        self.assertEqual((first.status_code, first.headers["X-RateLimit-Remaining"]), (200, "0"))
+        self.assertEqual((second.status_code, second.headers["Retry-After"]), (429, "60"))
+
+    def test_store_subclass_overriding_hit_is_called(self):
+        """A MemoryRateLimitStore subclass that overrides hit() is used as written, not bypassed."""
+        from cello_twisted.stores import MemoryRateLimitStore
+
+        calls = []
+
+        class CountingStore(MemoryRateLimitStore):
+            def hit(self, key, config, now):
+                calls.append(key)
+                return super().hit(key, config, now)
+
+        app, _ = limited_app(RateLimitConfig(1, 60, store=CountingStore()))
+        client = app.test_client()
+        self.assertEqual([client.get("/x").status_code for _ in range(2)], [200, 429])
+        self.assertEqual(len(calls), 2)
