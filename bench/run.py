@@ -6,6 +6,11 @@ median req/s and the median of the per-round candidate/baseline ratios (with the
 
     python bench/run.py                      # every suite, 3 rounds of 5 s
     python bench/run.py --suite core --rounds 5 --duration 5
+    python bench/run.py --suite features --only calibration --only rate-limited --concurrent --rounds 8 --duration 3
+
+``--concurrent`` loads baseline and candidate at the same time (both servers share CPU 0)
+and compares server CPU time per request: on a shared, noisy machine this pairs every
+measurement with its baseline in time, which alternating runs cannot.
 """
 
 from __future__ import annotations
@@ -59,7 +64,10 @@ def _pin(cpu: int) -> list[str]:
 def start_server(name: str) -> tuple[subprocess.Popen, int]:
     port = _free_port()
     cmd = [*_pin(0), sys.executable, *SERVERS[name], str(port)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # A fixed hash seed: two processes of the same app then lay out their dicts alike
+    # (random seeds alone move a server's speed by a few percent between runs).
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -73,20 +81,53 @@ def start_server(name: str) -> tuple[subprocess.Popen, int]:
     raise RuntimeError(f"server {name} did not start on port {port}")
 
 
-def wrk(port: int, path: str, script: str | None, headers: list[str], duration: float) -> float:
+def _wrk_cmd(port: int, path: str, script: str | None, headers: list[str], duration: float) -> list[str]:
     cmd = [*_pin(1), "wrk", "-t1", "-c32", f"-d{int(duration)}s"]
     if script:
         cmd += ["-s", str(HERE / script)]
     for header in headers:
         cmd += ["-H", header]
     cmd.append(f"http://127.0.0.1:{port}{path}")
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
+    return cmd
+
+
+def _wrk_parse(out: str, path: str) -> tuple[float, int]:
+    """(requests/s, requests) from wrk's report; any non-2xx answer or socket error is fatal."""
     match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    count = re.search(r"(\d+) requests in", out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
-    if non2xx or errors or not match:
+    if non2xx or errors or not match or not count:
         raise RuntimeError(f"wrk reported problems for {path}:\n{out}")
-    return float(match.group(1))
+    return float(match.group(1)), int(count.group(1))
+
+
+def wrk(port: int, path: str, script: str | None, headers: list[str], duration: float) -> float:
+    cmd = _wrk_cmd(port, path, script, headers, duration)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
+    return _wrk_parse(out, path)[0]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk_together(targets: list[tuple[subprocess.Popen, int, str]], script, headers, duration) -> list[float]:
+    """Load every server at once (one wrk each); return each server's CPU µs per request.
+
+    The servers share CPU 0, so whatever else the machine does at that moment hits
+    all of them alike; CPU time per request is the cost being compared.
+    """
+    before = [_cpu_seconds(proc.pid) for proc, _port, _path in targets]
+    runs = [
+        subprocess.Popen(_wrk_cmd(port, path, script, headers, duration), stdout=subprocess.PIPE, text=True)
+        for _proc, port, path in targets
+    ]
+    counts = [_wrk_parse(run.communicate(timeout=duration + 30)[0], t[2])[1] for run, t in zip(runs, targets, strict=True)]
+    after = [_cpu_seconds(proc.pid) for proc, _port, _path in targets]
+    return [(a - b) / n * 1e6 for a, b, n in zip(after, before, counts, strict=True)]
 
 
 def main() -> int:
@@ -94,6 +135,14 @@ def main() -> int:
     parser.add_argument("--suite", action="append", help="suite(s) to run (default: all)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument(
+        "--only", action="append", help="run only the scenarios whose label contains this text (repeatable)"
+    )
+    parser.add_argument(
+        "--concurrent",
+        action="store_true",
+        help="load baseline and candidate at the same time and compare server CPU per request",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is required (apt-get install wrk)", file=sys.stderr)
@@ -102,35 +151,16 @@ def main() -> int:
         namespace: dict = {"register": register, "APPS": APPS}
         exec(compile(extra.read_text(), str(extra), "exec"), namespace)
     suites = args.suite or list(SUITES)
-    rows = [row for suite in suites for row in SUITES[suite]]
+    rows = [row for suite in suites for row in SUITES[suite] if not args.only or any(text in row[0] for text in args.only)]
     needed = sorted({r[1] for r in rows} | {r[2] for r in rows})
     procs = {}
     try:
         for name in needed:
             procs[name] = start_server(name)
-        print(f"# wrk -t1 -c32 -d{args.duration:g}s, {args.rounds} rounds, servers on CPU 0, wrk on CPU 1")
-        print("| scenario | baseline | req/s | candidate | req/s | ratio (min–max) |")
-        print("|---|---|---:|---|---:|---:|")
-        for label, base, cand, path, script, headers in rows:
-            base_path, _, cand_path = path.partition("|")
-            cand_path = cand_path or base_path
-            wrk(procs[base][1], base_path, script, headers, 1)  # warm-up
-            wrk(procs[cand][1], cand_path, script, headers, 1)
-            base_rps, cand_rps = [], []
-            for _ in range(args.rounds):
-                base_rps.append(wrk(procs[base][1], base_path, script, headers, args.duration))
-                cand_rps.append(wrk(procs[cand][1], cand_path, script, headers, args.duration))
-            b, c = statistics.median(base_rps), statistics.median(cand_rps)
-            # Each round's candidate ran right after its baseline: the median of those paired
-            # ratios resists the machine's drift better than a ratio of medians.
-            paired = statistics.median(cr / br for br, cr in zip(base_rps, cand_rps, strict=True))
-            low, high = min(cr / br for br, cr in zip(base_rps, cand_rps, strict=True)), max(
-                cr / br for br, cr in zip(base_rps, cand_rps, strict=True)
-            )
-            print(
-                f"| {label} | {base} | {b:,.0f} | {cand} | {c:,.0f} | {paired:.2f} ({low:.2f}–{high:.2f}) |",
-                flush=True,
-            )
+        if args.concurrent:
+            _run_concurrent(rows, procs, args)
+        else:
+            _run_alternating(rows, procs, args)
     finally:
         for proc, _port in procs.values():
             proc.terminate()
@@ -139,6 +169,63 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
     return 0
+
+
+def _paths(path: str) -> tuple[str, str]:
+    base_path, _, cand_path = path.partition("|")
+    return base_path, cand_path or base_path
+
+
+def _ratio_cell(ratios: list[float]) -> str:
+    return f"{statistics.median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})"
+
+
+def _run_alternating(rows: list, procs: dict, args: argparse.Namespace) -> None:
+    print(f"# wrk -t1 -c32 -d{args.duration:g}s, {args.rounds} rounds, servers on CPU 0, wrk on CPU 1")
+    print("| scenario | baseline | req/s | candidate | req/s | ratio (min–max) |")
+    print("|---|---|---:|---|---:|---:|")
+    for label, base, cand, path, script, headers in rows:
+        base_path, cand_path = _paths(path)
+        wrk(procs[base][1], base_path, script, headers, 1)  # warm-up
+        wrk(procs[cand][1], cand_path, script, headers, 1)
+        base_rps, cand_rps = [], []
+        for round_no in range(args.rounds):
+            # Alternate who goes first, so neither side always runs on the warmer machine.
+            if round_no % 2:
+                cand_rps.append(wrk(procs[cand][1], cand_path, script, headers, args.duration))
+                base_rps.append(wrk(procs[base][1], base_path, script, headers, args.duration))
+            else:
+                base_rps.append(wrk(procs[base][1], base_path, script, headers, args.duration))
+                cand_rps.append(wrk(procs[cand][1], cand_path, script, headers, args.duration))
+        # Each round's candidate ran right after its baseline: the median of those paired
+        # ratios resists the machine's drift better than a ratio of medians.
+        ratios = [cr / br for br, cr in zip(base_rps, cand_rps, strict=True)]
+        b, c = statistics.median(base_rps), statistics.median(cand_rps)
+        print(f"| {label} | {base} | {b:,.0f} | {cand} | {c:,.0f} | {_ratio_cell(ratios)} |", flush=True)
+
+
+def _run_concurrent(rows: list, procs: dict, args: argparse.Namespace) -> None:
+    print(
+        f"# both servers loaded at once on CPU 0 (one wrk -t1 -c32 -d{args.duration:g}s each, on CPU 1), "
+        f"{args.rounds} rounds; cost = candidate CPU per request / baseline CPU per request"
+    )
+    print("| scenario | baseline | CPU µs/req | candidate | CPU µs/req | cost (min–max) |")
+    print("|---|---|---:|---|---:|---:|")
+    for label, base, cand, path, script, headers in rows:
+        base_path, cand_path = _paths(path)
+        targets = [(procs[base][0], procs[base][1], base_path), (procs[cand][0], procs[cand][1], cand_path)]
+        wrk_together(targets, script, headers, 1)  # warm-up
+        base_us, cand_us = [], []
+        for _ in range(args.rounds):
+            b, c = wrk_together(targets, script, headers, args.duration)
+            base_us.append(b)
+            cand_us.append(c)
+        costs = [c / b for b, c in zip(base_us, cand_us, strict=True)]
+        print(
+            f"| {label} | {base} | {statistics.median(base_us):.1f} | {cand} | "
+            f"{statistics.median(cand_us):.1f} | {_ratio_cell(costs)} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

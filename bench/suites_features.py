@@ -13,6 +13,7 @@ _FEATURES = str(APPS / "features.py")  # noqa: F821
 register(  # noqa: F821
     "features",
     [
+        ("calibration: the plain app vs a second copy of itself", "cello-plain", "cello-plain-2", "/", None, []),
         ("JWT route vs own unprotected GET", "cello-plain", "cello-jwt", "/|/me", None, _AUTH),
         ("raw: PyJWT per request vs unprotected", "raw-plain", "raw-jwt", "/|/me", None, _AUTH),
         ("session read+write vs own plain GET", "cello-plain", "cello-session", "/|/visits", "session.lua", []),
@@ -25,6 +26,7 @@ register(  # noqa: F821
         name: [_FEATURES, mode]
         for name, mode in [
             ("cello-plain", "plain"),
+            ("cello-plain-2", "plain"),
             ("cello-jwt", "jwt"),
             ("cello-session", "session"),
             ("cello-ratelimit", "ratelimit"),

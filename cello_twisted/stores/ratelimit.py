@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from array import array
+from collections import OrderedDict
 from collections.abc import Callable
 from math import ceil, floor
 from typing import Any, NamedTuple
@@ -30,6 +31,22 @@ def _ceil(seconds: float) -> int:
     return max(0, ceil(seconds - _EPSILON))
 
 
+class _Log:
+    """A sliding window's allowed-request times: ``times[head:]`` are still counted.
+
+    Kept as raw doubles in one array rather than a deque of float objects: a busy
+    key holds up to ``requests`` of them, and touching the oldest on every request
+    should cost a read from a contiguous buffer, not a cache miss on a scattered
+    object. Expired times are skipped by moving ``head`` and cut off in bulk.
+    """
+
+    __slots__ = ("times", "head")
+
+    def __init__(self) -> None:
+        self.times = array("d")
+        self.head = 0
+
+
 class _Bucket:
     __slots__ = ("tokens", "stamp")
 
@@ -41,13 +58,14 @@ class _Bucket:
 def _idle(entry: Any, horizon: float) -> bool:
     """Back to a fresh state, so dropping it changes nothing.
 
-    A sliding window (a deque of the allowed requests' times) is fresh once its
-    newest hit is out of the window; a bucket refills completely in one window, so
-    one untouched since ``horizon`` (= now - window) is full again.
+    A sliding window is fresh once its newest counted hit is out of the window; a
+    bucket refills completely in one window, so one untouched since ``horizon``
+    (= now - window) is full again.
     """
     if type(entry) is _Bucket:
         return entry.stamp <= horizon
-    return not entry or entry[-1] <= horizon
+    times = entry.times
+    return len(times) == entry.head or times[-1] <= horizon
 
 
 _new = tuple.__new__  # RateLimitResult(...) without the namedtuple's Python-level __new__
@@ -123,22 +141,28 @@ def _window_hitter(store: MemoryRateLimitStore, limit: int, window: float) -> Hi
     get, move_to_end = entries.get, entries.move_to_end
 
     def hit(key: str, now: float) -> tuple:
-        hits = get(key)  # the times of the allowed requests still in the window
-        if hits is None:
-            hits = store._add(key, deque(), now, window)
+        log = get(key)
+        if log is None:
+            log = store._add(key, _Log(), now, window)
         else:
             move_to_end(key)
+        times, head = log.times, log.head
         horizon = now - window
-        while hits and hits[0] <= horizon:
-            hits.popleft()
-        count = len(hits)
+        end = len(times)
+        while head < end and times[head] <= horizon:
+            head += 1
+        count = end - head
         if count < limit:
-            hits.append(now)
-            reset = ceil(hits[0] + window - now - _EPSILON)
+            times.append(now)
+            if head > 64 and head > count:  # cut the expired prefix off, amortised O(1)
+                del times[:head]
+                head = 0
+            log.head = head
+            reset = ceil(times[head] + window - now - _EPSILON)
             return (True, limit, limit - count - 1, reset if reset > 0 else 0, 0)
-        wait = _ceil(hits[0] + window - now)
-        wait = wait if wait > 1 else 1
-        return (False, limit, 0, wait, wait)
+        log.head = head
+        wait = _ceil(times[head] + window - now)
+        return (False, limit, 0, wait if wait > 1 else 1, wait if wait > 1 else 1)
 
     return hit
 

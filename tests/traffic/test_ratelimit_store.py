@@ -88,6 +88,29 @@ class StoreTests(SynchronousTestCase):
         self.assertEqual(sorted(store._entries), ["k0", "new"])
         self.assertEqual(store.hit("k1", config, 11.0).remaining, 4)  # an evicted key starts afresh
 
+    def test_sliding_window_matches_a_naive_log(self):
+        """§2.14 r1/r3: over thousands of hits the compact log answers exactly like a plain list would."""
+        import math
+        import random
+
+        rng = random.Random(7)
+        for limit, window in ((3, 1.0), (50, 10.0), (200, 2.5)):
+            store, config = MemoryRateLimitStore(), RateLimitConfig(limit, window)
+            allowed: list[float] = []
+            now = 1000.0
+            for _ in range(5000):
+                now += rng.choice((0.0, 0.001, 0.01, 0.05, 0.3, 1.5)) * window
+                live = [t for t in allowed if t > now - window]
+                if len(live) < limit:
+                    allowed.append(now)
+                    reset = max(0, math.ceil(live[0] + window - now - 1e-9)) if live else math.ceil(window - 1e-9)
+                    expected = RateLimitResult(True, limit, limit - len(live) - 1, reset, 0)
+                else:
+                    wait = max(1, math.ceil(live[0] + window - now - 1e-9))
+                    expected = RateLimitResult(False, limit, 0, wait, wait)
+                allowed = [t for t in allowed if t > now - window]
+                self.assertEqual(store.hit("k", config, now), expected, (limit, window, now))
+
     def test_default_bound(self):
         """The default memory store is bounded (max_keys=10000)."""
         self.assertEqual(MemoryRateLimitStore().max_keys, 10000)
