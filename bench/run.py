@@ -143,6 +143,7 @@ def main() -> int:
         action="store_true",
         help="load baseline and candidate at the same time and compare server CPU per request",
     )
+    parser.add_argument("--instances", type=int, default=4, help="--concurrent: fresh server pairs per scenario")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is required (apt-get install wrk)", file=sys.stderr)
@@ -153,22 +154,26 @@ def main() -> int:
     suites = args.suite or list(SUITES)
     rows = [row for suite in suites for row in SUITES[suite] if not args.only or any(text in row[0] for text in args.only)]
     needed = sorted({r[1] for r in rows} | {r[2] for r in rows})
+    if args.concurrent:
+        _run_concurrent(rows, args)
+        return 0
     procs = {}
     try:
         for name in needed:
             procs[name] = start_server(name)
-        if args.concurrent:
-            _run_concurrent(rows, procs, args)
-        else:
-            _run_alternating(rows, procs, args)
+        _run_alternating(rows, procs, args)
     finally:
         for proc, _port in procs.values():
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            _stop(proc)
     return 0
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def _paths(path: str) -> tuple[str, str]:
@@ -204,22 +209,32 @@ def _run_alternating(rows: list, procs: dict, args: argparse.Namespace) -> None:
         print(f"| {label} | {base} | {b:,.0f} | {cand} | {c:,.0f} | {_ratio_cell(ratios)} |", flush=True)
 
 
-def _run_concurrent(rows: list, procs: dict, args: argparse.Namespace) -> None:
+def _run_concurrent(rows: list, args: argparse.Namespace) -> None:
+    instances = max(1, min(args.instances, args.rounds))
     print(
         f"# both servers loaded at once on CPU 0 (one wrk -t1 -c32 -d{args.duration:g}s each, on CPU 1), "
-        f"{args.rounds} rounds; cost = candidate CPU per request / baseline CPU per request"
+        f"{args.rounds} rounds over {instances} fresh pairs of processes; "
+        "cost = candidate CPU per request / baseline CPU per request"
     )
     print("| scenario | baseline | CPU µs/req | candidate | CPU µs/req | cost (min–max) |")
     print("|---|---|---:|---|---:|---:|")
     for label, base, cand, path, script, headers in rows:
         base_path, cand_path = _paths(path)
-        targets = [(procs[base][0], procs[base][1], base_path), (procs[cand][0], procs[cand][1], cand_path)]
-        wrk_together(targets, script, headers, 1)  # warm-up
         base_us, cand_us = [], []
-        for _ in range(args.rounds):
-            b, c = wrk_together(targets, script, headers, args.duration)
-            base_us.append(b)
-            cand_us.append(c)
+        for instance in range(instances):
+            # Fresh processes per pair: one process's memory layout can make it a few
+            # percent faster or slower than the next, so no single pair decides the result.
+            pair = [start_server(base), start_server(cand)]
+            try:
+                targets = [(pair[0][0], pair[0][1], base_path), (pair[1][0], pair[1][1], cand_path)]
+                wrk_together(targets, script, headers, 1)  # warm-up
+                for _ in range(args.rounds // instances + (instance < args.rounds % instances)):
+                    b, c = wrk_together(targets, script, headers, args.duration)
+                    base_us.append(b)
+                    cand_us.append(c)
+            finally:
+                for proc, _port in pair:
+                    _stop(proc)
         costs = [c / b for b, c in zip(base_us, cand_us, strict=True)]
         print(
             f"| {label} | {base} | {statistics.median(base_us):.1f} | {cand} | "
