@@ -35,9 +35,10 @@ class _Log:
     """A sliding window's allowed-request times: ``times[head:]`` are still counted.
 
     Kept as raw doubles in one array rather than a deque of float objects: a busy
-    key holds up to ``requests`` of them, and touching the oldest on every request
-    should cost a read from a contiguous buffer, not a cache miss on a scattered
-    object. Expired times are skipped by moving ``head`` and cut off in bulk.
+    key holds up to ``requests`` of them, at 8 bytes each instead of ~32 (measured
+    CPU cost is the same). Expired times are skipped by moving ``head`` and cut off
+    in bulk once they outnumber the live ones, so the array stays under twice the
+    live count (plus 64).
     """
 
     __slots__ = ("times", "head")
