@@ -46,3 +46,25 @@ class WireHeaderTests(SynchronousTestCase):
         self.assertEqual((r.status_code, r.json()["status"]), (500, 500))
         self.assertEqual(client.get("/ok").status_code, 200)
         self.flushLoggedErrors()
+
+    def test_public_api_fallback_gives_the_same_response(self):
+        """If a Twisted release fails the import-time probe, the public setRawHeaders path answers alike."""
+        from twisted.internet.task import Clock
+
+        from cello_twisted import RateLimitConfig, _writer
+        from cello_twisted import _wire_headers as wire
+
+        def exchange():
+            app = App(clock=Clock())
+            app.enable_rate_limit(RateLimitConfig(5, 60))
+            app.get("/x")(lambda request: Response("x", headers={"X-Two": "a", "X-Evil": "a\r\nb"}))
+            r = app.test_client().get("/x")
+            return r.status_code, sorted((k.lower(), v) for k, v in r.headers.items() if k.lower() != "date")
+
+        fast = exchange()
+        self.patch(_writer, "DIRECT_WRITES", False)
+        self.patch(_writer, "set_headers", wire._public_set_all)
+        self.patch(_writer, "set_content_type", wire._public_set_content_type)
+        self.patch(_writer, "set_encoded_headers", wire._public_set_encoded)
+        self.assertEqual(exchange(), fast)
+        self.assertIn(("x-ratelimit-remaining", "4"), fast[1])
