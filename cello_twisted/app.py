@@ -9,7 +9,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 
-from ._registry import RouteSpec, RouteTable
+from .routing._table import RouteSpec, RouteTable
 from .middleware._chain import AfterRequest, BeforeRequest
 from .request import TrustedProxies
 from .routing._pattern import join_paths, parse_pattern
@@ -70,7 +70,7 @@ class App(RouteTable):
         self._pipeline = None
 
     def _compile(self) -> Any:
-        from ._pipeline import compile_app
+        from .routing._compile import compile_app
 
         self.clock  # noqa: B018 - resolves the default clock now: request hot paths read ``_clock``
         self._pipeline = compile_app(self)
@@ -152,7 +152,7 @@ class App(RouteTable):
         return headers
 
     def enable_static_files(self, config: Any) -> Any:
-        from .static import StaticMount
+        from .static._mount import StaticMount
 
         mount = StaticMount(config)
         self.static_mounts.append(mount)
@@ -218,7 +218,7 @@ class App(RouteTable):
     # -- serving -------------------------------------------------------------
 
     def resource(self) -> Any:
-        from ._resource import AppResource
+        from .routing._resource import AppResource
 
         return AppResource(self)
 
@@ -238,7 +238,7 @@ class App(RouteTable):
         run(self, host=host, port=port, **kwargs)
 
     def test_client(self, **kwargs: Any) -> Any:
-        from .testing import TestClient
+        from .testing._client import TestClient
 
         return TestClient(self, **kwargs)
 

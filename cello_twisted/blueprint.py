@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ._registry import RouteTable
+from .routing._table import RouteTable
 
 
 class Blueprint(RouteTable):

@@ -125,19 +125,19 @@ class Response:
 
     @classmethod
     def file(cls, path: Any, filename: str | None = None, content_type: str | None = None) -> Response:
-        from .static import file_response
+        from .static._mount import file_response
 
         return file_response(path, filename=filename, content_type=content_type, attachment=True)
 
     @classmethod
     def sendfile(cls, path: Any, content_type: str | None = None) -> Response:
-        from .static import file_response
+        from .static._mount import file_response
 
         return file_response(path, content_type=content_type, attachment=False)
 
     @classmethod
     def sse(cls, stream: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-        from .sse import sse_response
+        from .sse._events import sse_response
 
         return sse_response(stream, status=status, headers=headers)
 

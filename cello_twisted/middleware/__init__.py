@@ -24,7 +24,7 @@ _LAZY = {
     "RequestLogging": ".logging",
     "Csrf": ".csrf",
     "CsrfConfig": ".csrf",
-    "StaticFilesConfig": "..static",
+    "StaticFilesConfig": "..static._mount",
     "TlsConfig": "..server._tls",
 }
 __getattr__ = lazy_exports(__name__, _LAZY)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from .._wire_headers import wire_name
+from ..wire._headers import wire_name
 from ..errors import HTTPError
 from ..response import Response, error_response
 from ..stores.ratelimit import MemoryRateLimitStore, RateLimitResult

@@ -68,10 +68,10 @@ def on_drain(app: Any, callback: Callable[[], Any]) -> None:
 
 def close_long_lived(app: Any) -> None:
     """Close the app's WebSockets with 1001 and end its SSE streams, so the drain can finish."""
-    from .. import websocket
-    from .._sse_streamer import live_streams
+    from ..sse._streamer import live_streams
+    from ..websocket._socket import close_all
 
-    websocket.close_all(app, 1001, "server shutting down")
+    close_all(app, 1001, "server shutting down")
     for stream in list(live_streams):
         if stream.app is app:
             stream.finish()

@@ -6,7 +6,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.http_headers import Headers as TwistedHeaders
 
 from cello_twisted import App, Response
-from cello_twisted._wire_headers import DIRECT_WRITES, set_content_type, set_headers
+from cello_twisted.wire._headers import DIRECT_WRITES, set_content_type, set_headers
 
 
 class WireHeaderTests(SynchronousTestCase):
@@ -51,8 +51,9 @@ class WireHeaderTests(SynchronousTestCase):
         """If a Twisted release fails the import-time probe, the public setRawHeaders path answers alike."""
         from twisted.internet.task import Clock
 
-        from cello_twisted import RateLimitConfig, _writer
-        from cello_twisted import _wire_headers as wire
+        from cello_twisted import RateLimitConfig
+        from cello_twisted.wire import _headers as wire
+        from cello_twisted.wire import _writer
 
         def exchange():
             app = App(clock=Clock())

@@ -18,8 +18,8 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
 from cello_twisted import App, SseStream
-from cello_twisted._sse_streamer import live_streams
-from cello_twisted._websocket_server import live_connections
+from cello_twisted.sse._streamer import live_streams
+from cello_twisted.websocket._server import live_connections
 
 from .live import LiveServer, raw_connect, raw_upgrade, wait_until, ws_connect
 

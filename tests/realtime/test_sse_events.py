@@ -5,7 +5,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from cello_twisted import Response, SseEvent, SseStream
-from cello_twisted._sse_testing import parse_events
+from cello_twisted.testing._sse import parse_events
 from cello_twisted.response import to_response
 
 

@@ -10,7 +10,7 @@ from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from cello_twisted import App, Response, SseEvent, SseStream
-from cello_twisted._sse_streamer import live_streams
+from cello_twisted.sse._streamer import live_streams
 
 
 class _Capture:

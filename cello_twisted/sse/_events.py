@@ -6,9 +6,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from . import _json
-from ._class_or_instance import ClassOrInstance
-from .response import Response
+from .. import _json
+from .._class_or_instance import ClassOrInstance
+from ..response import Response
 
 __all__ = ["SseEvent", "SseStream", "sse_response", "close_streams"]
 
@@ -153,7 +153,7 @@ def sse_response(
     stream: Any, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     """A streamed ``text/event-stream`` response for an SseStream (or any event source)."""
-    from ._sse_streamer import SseStreamer
+    from ._streamer import SseStreamer
 
     if not isinstance(stream, SseStream):
         stream = SseStream(stream)
@@ -166,6 +166,6 @@ def sse_response(
 
 def close_streams(app: Any = None) -> int:
     """End every live SSE stream (of ``app`` if given), e.g. on graceful shutdown; returns how many."""
-    from ._sse_streamer import close_streams as close
+    from ._streamer import close_streams as close
 
     return close(app)

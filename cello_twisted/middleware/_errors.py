@@ -8,10 +8,10 @@ from typing import Any
 
 from twisted.logger import Logger
 
-from . import _json
-from .errors import HTTPError
-from .middleware._chain import is_deferred, settle
-from .response import JSON_TYPE, Response, error_response
+from .. import _json
+from ..errors import HTTPError
+from ._chain import is_deferred, settle
+from ..response import JSON_TYPE, Response, error_response
 
 _log = Logger(namespace="cello_twisted.errors")
 

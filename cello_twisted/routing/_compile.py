@@ -13,14 +13,14 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 
-from . import _json
-from ._error_handling import ErrorHandling
-from .errors import BadRequestError, HTTPError, PayloadTooLargeError
-from .guards import run_guards
-from .middleware._chain import compose, settle
-from .response import JSON_TYPE, Response
-from .routing._pattern import join_paths, parse_pattern
-from .routing._router import PathEntry, Router
+from .. import _json
+from ..middleware._errors import ErrorHandling
+from ..errors import BadRequestError, HTTPError, PayloadTooLargeError
+from ..guards import run_guards
+from ..middleware._chain import compose, settle
+from ..response import JSON_TYPE, Response
+from ._pattern import join_paths, parse_pattern
+from ._router import PathEntry, Router
 
 
 class CompiledRoute:
@@ -170,7 +170,7 @@ def compile_app(app: Any) -> Pipeline:
             guards += bp.guards
         guards += spec.guards
         if spec.rate_limit is not None:  # SPEC §2.14 r5: the route's own limiter, innermost
-            from .middleware.ratelimit import route_limiter
+            from ..middleware.ratelimit import route_limiter
 
             middleware.append(route_limiter(app, spec))
         errors = ErrorHandling([bp.exception_handlers for bp in reversed(blueprints)] + [app.exception_handlers], app)
@@ -185,7 +185,7 @@ def compile_app(app: Any) -> Pipeline:
         route.chain = compose(middleware, make_endpoint(_call_handler(spec, app), guards), errors)
         entry.methods[spec.method] = route
     if websockets:
-        from .websocket import websocket_endpoint
+        from ..websocket._socket import websocket_endpoint
 
         for route, entry, middleware, guards, errors in websockets:
             route.chain = compose(middleware, websocket_endpoint(route, guards, app), errors)

@@ -9,9 +9,9 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 
-from . import _json
-from ._class_or_instance import ClassOrInstance
-from .errors import WebSocketClosed
+from .. import _json
+from .._class_or_instance import ClassOrInstance
+from ..errors import WebSocketClosed
 
 __all__ = ["WebSocket", "WebSocketMessage", "websocket_endpoint", "close_all"]
 
@@ -293,14 +293,14 @@ def _recv_timed_out(result: Any, timeout: float) -> Any:
 
 def websocket_endpoint(route: Any, guards: Any, app: Any) -> Callable[[Any], Any]:
     """The innermost link of a WebSocket route: guards, handshake checks, then the takeover."""
-    from ._websocket_server import make_endpoint
+    from ._server import make_endpoint
 
     return make_endpoint(route, guards, app)
 
 
 def close_all(app: Any = None, code: int = 1001, reason: str = "server shutting down") -> int:
     """Close every open WebSocket (of ``app`` if given), e.g. on graceful shutdown (1001)."""
-    from ._websocket_server import live_connections
+    from ._server import live_connections
 
     count = 0
     for conn in list(live_connections):

@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from .routing._pattern import Segment, join_paths, parse_pattern
+from ._pattern import Segment, join_paths, parse_pattern
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
 
@@ -207,17 +207,17 @@ class RouteTable:
         return decorator
 
     def enable_cors(self, config: Any = None, **fields: Any) -> Any:
-        from .middleware.cors import Cors
+        from ..middleware.cors import Cors
 
         return self._install(Cors(config, **fields))
 
     def enable_rate_limit(self, config: Any) -> Any:
-        from .middleware.ratelimit import RateLimit
+        from ..middleware.ratelimit import RateLimit
 
         return self._install(RateLimit(config))
 
     def enable_compression(self, min_size: int = 1024, level: int = 6) -> Any:
-        from .middleware.compression import Compression
+        from ..middleware.compression import Compression
 
         return self._install(Compression(min_size=min_size, level=level))
 

@@ -12,8 +12,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from .response import Response, Streamer
-from .sse import SseEvent, SseStream
+from ..response import Response, Streamer
+from ._events import SseEvent, SseStream
 
 _log = Logger(namespace="cello_twisted.sse")
 _END = object()

@@ -16,10 +16,10 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from .errors import HTTPError, WebSocketClosed
-from .guards import run_guards
-from .response import Response, Streamer
-from .websocket import WebSocket, WebSocketMessage
+from ..errors import HTTPError, WebSocketClosed
+from ..guards import run_guards
+from ..response import Response, Streamer
+from ._socket import WebSocket, WebSocketMessage
 
 _log = Logger(namespace="cello_twisted.websocket")
 live_connections: WeakSet[CelloServerProtocol] = WeakSet()

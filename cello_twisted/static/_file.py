@@ -12,10 +12,10 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
-from . import _json
-from ._static_mime import content_type_for
-from .errors import HTTPError
-from .response import JSON_TYPE, Response, Streamer
+from .. import _json
+from ._mime import content_type_for
+from ..errors import HTTPError
+from ..response import JSON_TYPE, Response, Streamer
 
 CHUNK = 64 * 1024
 SMALL = 64 * 1024  # written in one go: no producer needed

@@ -16,12 +16,12 @@ from twisted.test import iosim
 from twisted.web.http_headers import Headers as TwistedHeaders
 from zope.interface import directlyProvides
 
-from . import _json
-from ._headers import Headers
-from ._sse_testing import StreamingTestResponse, open_stream
-from ._websocket_testing import TestWebSocket, WebSocketRejected
-from ._websocket_testing import connect as connect_websocket
-from .errors import ResponseNotReady
+from .. import _json
+from .._headers import Headers
+from ._sse import StreamingTestResponse, open_stream
+from ._websocket import TestWebSocket, WebSocketRejected
+from ._websocket import connect as connect_websocket
+from ..errors import ResponseNotReady
 
 __all__ = [
     "TestClient",

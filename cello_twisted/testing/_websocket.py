@@ -8,10 +8,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import _json
-from ._headers import Headers
-from .errors import WebSocketClosed
-from .websocket import WebSocketMessage
+from .. import _json
+from .._headers import Headers
+from ..errors import WebSocketClosed
+from ..websocket._socket import WebSocketMessage
 
 __all__ = ["TestWebSocket", "WebSocketRejected", "connect"]
 
@@ -235,8 +235,8 @@ def connect(
     from twisted.internet.address import IPv4Address, IPv6Address
     from twisted.test import iosim
 
-    from ._websocket_server import _ClockTimer
-    from .testing import TestResponse
+    from ..websocket._server import _ClockTimer
+    from ._client import TestResponse
 
     agent = client._agent
     ws = TestWebSocket()

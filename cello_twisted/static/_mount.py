@@ -12,12 +12,12 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote
 
-from ._static_file import FileStreamer, content_disposition, file_response
-from ._static_mime import content_type_for
-from .errors import HTTPError
-from .middleware.compression import accepts
-from .middleware.cors import add_vary
-from .response import HTML_TYPE, Response
+from ._file import FileStreamer, content_disposition, file_response
+from ._mime import content_type_for
+from ..errors import HTTPError
+from ..middleware.compression import accepts
+from ..middleware.cors import add_vary
+from ..response import HTML_TYPE, Response
 
 __all__ = ["StaticFilesConfig", "StaticMount", "file_response", "content_disposition", "content_type_for"]
 
@@ -254,7 +254,7 @@ class StaticMount:
         headers.set("Accept-Ranges", "bytes")
         headers.set("Cache-Control", self._cache_control)
         if config.etag_enabled:
-            from ._static_file import etag_for
+            from ._file import etag_for
 
             headers.set("ETag", etag_for(st))
             headers.set("Last-Modified", formatdate(st.st_mtime, usegmt=True))

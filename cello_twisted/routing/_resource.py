@@ -7,8 +7,8 @@ from typing import Any
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from ._writer import write_response
-from .request import Request
+from ..wire._writer import write_response
+from ..request import Request
 
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from twisted.internet.protocol import Protocol
 
-from ._headers import Headers
-from .sse import SseEvent
+from .._headers import Headers
+from ..sse._events import SseEvent
 
 __all__ = ["StreamingTestResponse", "parse_events", "open_stream"]
 

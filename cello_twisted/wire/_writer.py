@@ -9,16 +9,16 @@ from twisted.logger import Logger
 from twisted.web.http import RESPONSES
 from twisted.web.server import NOT_DONE_YET
 
-from ._error_handling import internal_error
-from ._wire_headers import DIRECT_WRITES, set_content_type, set_encoded_headers, set_headers
-from .middleware._chain import is_deferred
-from .response import Response
+from ..middleware._errors import internal_error
+from ._headers import DIRECT_WRITES, set_content_type, set_encoded_headers, set_headers
+from ..middleware._chain import is_deferred
+from ..response import Response
 
 _log = Logger(namespace="cello_twisted.writer")
 
 
 def _reason(status: int) -> bytes:
-    from .errors import reason_phrase
+    from ..errors import reason_phrase
 
     return reason_phrase(status).encode("ascii")
 
