@@ -9,10 +9,10 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 
-from .routing._table import RouteSpec, RouteTable
 from .middleware._chain import AfterRequest, BeforeRequest
 from .request import TrustedProxies
 from .routing._pattern import join_paths, parse_pattern
+from .routing._table import RouteSpec, RouteTable
 
 _EVENTS = ("startup", "shutdown")
 
@@ -44,6 +44,7 @@ class App(RouteTable):
         self.env = "development"
         self.debug = False
         self.static_mounts: list[Any] = []
+        self.broadcast: Any = None  # a Broadcast (SPEC §10), set by the application
         self._finalizers: list[Callable[[Any, Any], None]] = []
         self._hooks: dict[str, list[Callable[[], Any]]] = {name: [] for name in _EVENTS}
         self._started = False

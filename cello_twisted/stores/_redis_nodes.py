@@ -164,6 +164,7 @@ class SingleConnector:
     """``redis://``, ``rediss://``, ``unix://``: one connection to one server."""
 
     def __init__(self, dialer: Dialer) -> None:
+        self.dialer = dialer
         target = dialer.target
         address: Address | str = target.path if target.kind == "unix" else target.hosts[0]
         self.node = Node(dialer, lambda: succeed(address), db=target.db)
