@@ -113,9 +113,18 @@ class RedisProtocol(Protocol):
         if self._watch is not None and self._watch.active():
             self._watch.cancel()
         self._watch = None
-        why = "no reply in time" if self._overdue else "connection lost"
+        why = "no reply in time" if self._overdue else _why(reason)
         pending, self._pending = self._pending, deque()
         for d, _ in pending:
             d.errback(Failure(RedisConnectionError(why)))
         if self.on_lost is not None:
             self.on_lost(self)
+
+
+def _why(reason: Failure | None) -> str:
+    """``connection lost``, with the cause when it is more than a plain close (e.g. TLS)."""
+    from twisted.internet.error import ConnectionDone, ConnectionLost
+
+    if reason is None or reason.check(ConnectionDone, ConnectionLost):
+        return "connection lost"
+    return f"connection lost: {type(reason.value).__name__}: {reason.getErrorMessage()}"[:200]

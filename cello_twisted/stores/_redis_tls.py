@@ -29,7 +29,7 @@ def _trust_root(ca_certs: str | None) -> Any:
     except (OSError, ValueError) as exc:
         raise ValueError(f"ssl_ca_certs: cannot read CA certificates from {ca_certs!r}: {exc}") from None
     return ssl.trustRootFromCertificates(
-        [ssl.Certificate.load(c.public_bytes(Encoding.DER), ssl.FILETYPE_ASN1) for c in certs]
+        [ssl.Certificate.loadPEM(c.public_bytes(Encoding.PEM)) for c in certs]
     )
 
 
