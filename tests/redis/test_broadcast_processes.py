@@ -121,7 +121,7 @@ class ChatAcrossProcessesTests(TestCase):
             for worker, sse_clients in clients["sse"].items():
                 for client in sse_clients:
                     yield until(
-                        lambda c=client: ("message", expected) in sse_events(c), 5, f"SSE on {worker}"
+                        lambda c=client, e=expected: ("message", e) in sse_events(c), 5, f"SSE on {worker}"
                     )
             for worker, ws_clients in clients["ws"].items():
                 for client in ws_clients:
