@@ -10,12 +10,15 @@ RedisReplyError; the backend turns outages into 503s.
 from __future__ import annotations
 
 import binascii
+import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.endpoints import (
-    HostnameEndpoint,
+    TCP4ClientEndpoint,
+    TCP6ClientEndpoint,
     UNIXClientEndpoint,
     connectProtocol,
     wrapClientTLS,
@@ -40,6 +43,39 @@ def key_slot(key: bytes | str) -> int:
     return binascii.crc_hqx(data, 0) % SLOTS
 
 
+_resolver_pool: Any = None
+
+
+def resolve(reactor: Any, address: Address | str) -> Deferred:
+    """The IP to connect to: literals at once, names in a thread of our own.
+
+    Twisted's default resolver uses the reactor's thread pool, which threaded handlers
+    may fill; a Redis reconnect must not wait behind them (SPEC §12 r1).
+    """
+    if isinstance(address, str):
+        return succeed(address)
+    host = address[0]
+    if isIPAddress(host) or isIPv6Address(host):
+        return succeed(host)
+    global _resolver_pool
+    if _resolver_pool is None:
+        from twisted.python.threadpool import ThreadPool
+
+        _resolver_pool = ThreadPool(0, 2, name="cello-redis-resolver")
+        _resolver_pool.start()
+        reactor.addSystemEventTrigger("during", "shutdown", _resolver_pool.stop)
+    from twisted.internet.threads import deferToThreadPool
+
+    return deferToThreadPool(reactor, _resolver_pool, _lookup, host, address[1])
+
+
+def _lookup(host: str, port: int) -> str:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    if not infos:
+        raise RedisConnectionError(f"cannot resolve {host!r}")
+    return str(infos[0][4][0])
+
+
 class Dialer:
     """Opens handshaken RedisProtocol connections (TCP, TLS or Unix; AUTH; SELECT)."""
 
@@ -49,11 +85,13 @@ class Dialer:
         self.timeout = timeout
         self.tls = tls  # host -> client connection creator, or None
 
-    def endpoint(self, address: Address | str, tls: bool = True) -> Any:
+    def endpoint(self, address: Address | str, ip: str, tls: bool = True) -> Any:
+        """The endpoint for ``address`` already resolved to ``ip`` (TLS checks the original name)."""
         if isinstance(address, str):
             return UNIXClientEndpoint(self.reactor, address, timeout=self.timeout)
         host, port = address
-        ep = HostnameEndpoint(self.reactor, host, port, timeout=self.timeout)
+        kind = TCP6ClientEndpoint if isIPv6Address(ip) else TCP4ClientEndpoint
+        ep = kind(self.reactor, ip, port, timeout=self.timeout)
         if tls and self.tls is not None:
             ep = wrapClientTLS(self.tls(host), ep)
         return ep
@@ -69,7 +107,8 @@ class Dialer:
     ) -> Deferred:
         """A Deferred RedisProtocol, ready for commands, within ``timeout`` or a failure."""
         proto = RedisProtocol(self.reactor, self.timeout)
-        d = connectProtocol(self.endpoint(address, tls), proto)
+        d = resolve(self.reactor, address)
+        d.addCallback(lambda ip: connectProtocol(self.endpoint(address, ip, tls), proto))
 
         def handshake(_: Any) -> Deferred:
             # TLS: the handshake completes (and the certificate is checked) before a reply arrives.
