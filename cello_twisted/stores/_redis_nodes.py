@@ -14,8 +14,8 @@ import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.abstract import isIPAddress, isIPv6Address
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.endpoints import (
     TCP4ClientEndpoint,
     TCP6ClientEndpoint,

@@ -15,7 +15,6 @@ from twisted.web.client import HTTPConnectionPool
 
 from cello_twisted import App, RateLimitConfig
 from cello_twisted.stores import RedisRateLimitStore, RedisSessionStore
-
 from tests.realtime.live import raw_connect
 
 from ._server import start
