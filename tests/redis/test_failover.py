@@ -20,9 +20,9 @@ from cello_twisted.stores._redis_nodes import key_slot
 from tests.realtime.live import raw_connect
 from tests.server._helpers import tempdir, write_app
 
+from . import test_processes
 from ._topologies import Cluster, Sentinel
 from .test_broadcast_processes import Remote
-from . import test_processes
 
 pytestmark = pytest.mark.live
 ALLOWED = {200, 429, 503}
