@@ -238,10 +238,9 @@ class RedisBackend:
         from twisted.internet.threads import deferToThreadPool
 
         if self._pool is None:
-            from twisted.python.threadpool import ThreadPool
+            from ._redis_nodes import daemon_pool
 
-            self._pool = ThreadPool(0, 8, name=f"cello-redis-{self.owner}")
-            self._pool.start()
+            self._pool = daemon_pool(8, f"cello-redis-{self.owner}")
             self.reactor.addSystemEventTrigger("during", "shutdown", self._stop_pool)
         d: Deferred = deferToThreadPool(self.reactor, self._pool, self._guarded, fn, args)
         d.addTimeout(self.timeout, self.reactor)

@@ -59,14 +59,27 @@ def resolve(reactor: Any, address: Address | str) -> Deferred:
         return succeed(host)
     global _resolver_pool
     if _resolver_pool is None:
-        from twisted.python.threadpool import ThreadPool
-
-        _resolver_pool = ThreadPool(0, 2, name="cello-redis-resolver")
-        _resolver_pool.start()
+        _resolver_pool = daemon_pool(2, "cello-redis-resolver")
         reactor.addSystemEventTrigger("during", "shutdown", _resolver_pool.stop)
     from twisted.internet.threads import deferToThreadPool
 
     return deferToThreadPool(reactor, _resolver_pool, _lookup, host, address[1])
+
+
+def daemon_pool(size: int, name: str) -> Any:
+    """A started thread pool of daemon threads: it never keeps the process alive at exit."""
+    import threading
+
+    from twisted.python.threadpool import ThreadPool
+
+    class DaemonThreadPool(ThreadPool):
+        @staticmethod
+        def threadFactory(*args: Any, **kwargs: Any) -> threading.Thread:  # type: ignore[override]
+            return threading.Thread(*args, daemon=True, **kwargs)
+
+    pool = DaemonThreadPool(0, size, name=name)
+    pool.start()
+    return pool
 
 
 def _lookup(host: str, port: int) -> str:
