@@ -161,6 +161,10 @@ class SseStream:
         sent as UTF-8 text and dicts as JSON.
         """
         _check_field("event", event)
+        if not hasattr(broadcast, "subscribe"):
+            raise TypeError(
+                f"SseStream.from_broadcast needs a Broadcast (set app.broadcast), not {broadcast!r}"
+            )
         return cls(_broadcast_events(broadcast, channel, event), ping_interval=ping_interval)
 
     def __repr__(self) -> str:

@@ -104,7 +104,7 @@ class Dialer:
             return UNIXClientEndpoint(self.reactor, address, timeout=self.timeout)
         host, port = address
         kind = TCP6ClientEndpoint if isIPv6Address(ip) else TCP4ClientEndpoint
-        ep = kind(self.reactor, ip, port, timeout=self.timeout)
+        ep: Any = kind(self.reactor, ip, port, timeout=self.timeout)
         if tls and self.tls is not None:
             ep = wrapClientTLS(self.tls(host), ep)
         return ep
@@ -140,8 +140,8 @@ class Dialer:
                 steps.append(proto.execute(["PING"]))
             chain = steps[0]
             for step in steps[1:]:
-                chain = chain.addCallback(lambda _, s=step: s)
-            return chain.addCallback(lambda _: proto)
+                chain = chain.addCallback(_then, step)
+            return chain.addCallback(_then, proto)
 
         def drop_on_failure(failure: Failure) -> Failure:
             proto.drop()
@@ -150,6 +150,10 @@ class Dialer:
         d.addCallback(handshake).addErrback(drop_on_failure)
         d.addTimeout(self.timeout, self.reactor, onTimeoutCancel=_connect_timed_out)
         return d
+
+
+def _then(_: Any, value: Any) -> Any:
+    return value
 
 
 def _require_master(role: Any) -> None:
@@ -259,8 +263,12 @@ class SentinelConnector:
             d = self.dialer.open(address, auth=False, tls=True)
 
             def query(proto: RedisProtocol) -> Deferred:
+                def hang_up(result: Any) -> Any:
+                    proto.drop()
+                    return result
+
                 q = proto.execute(["SENTINEL", "get-master-addr-by-name", service])
-                return q.addBoth(lambda r: (proto.drop(), r)[1])
+                return q.addBoth(hang_up)
 
             def answer(reply: Any) -> Any:
                 if not reply:
@@ -411,7 +419,11 @@ class ClusterConnector:
     def subscriber_address(self) -> Deferred:
         if self.slots is not None:
             return succeed(self.slots[0])
-        return self.refresh().addCallback(lambda _: self.slots[0])  # type: ignore[index]
+        return self.refresh().addCallback(self._first_master)
+
+    def _first_master(self, _: Any) -> Address:
+        assert self.slots is not None
+        return self.slots[0]
 
     def close(self) -> None:
         for node in self.nodes.values():

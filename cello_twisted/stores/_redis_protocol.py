@@ -34,6 +34,8 @@ class RedisConnectionError(ConnectionError):
 class RedisProtocol(Protocol):
     """Pipelined commands; in subscriber mode every reply goes to ``on_push`` instead."""
 
+    transport: Any = None
+
     def __init__(self, clock: Any, timeout: float) -> None:
         self._clock = clock
         self._timeout = timeout

@@ -223,7 +223,7 @@ class RedisRateLimitStore(_RedisStore):
         try:
             if config.strategy == "sliding_window":
                 member = f"{now!r}:{os.urandom(6).hex()}"
-                args = (repr(now - window), repr(now), limit, member, _ms(window))
+                args: tuple[Any, ...] = (repr(now - window), repr(now), limit, member, _ms(window))
                 result = self.backend.script(self._sliding, name, args)
                 decode: Any = _decode_sliding
                 extra: tuple[Any, ...] = (limit, window, now)
