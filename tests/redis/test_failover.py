@@ -10,11 +10,11 @@ import time
 
 import pytest
 from twisted.internet import reactor, threads
-from twisted.internet.defer import inlineCallbacks
+from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
-from cello_twisted import App, RateLimitConfig
+from cello_twisted import App, Broadcast, RateLimitConfig
 from cello_twisted.stores import RedisRateLimitStore, RedisSessionStore
 from cello_twisted.stores._redis_nodes import key_slot
 from tests.realtime.live import raw_connect
@@ -145,3 +145,28 @@ class ClusterWorkersTests(test_processes.ProcessTests):
         self.addCleanup(self.redis.close)
         self.dir = tempdir(self)
         self.app_path = write_app(self.dir, "redis_app.py", test_processes.APP_SOURCE)
+
+
+class HighAvailabilityBroadcastTests(TestCase):
+    timeout = 40
+
+    @inlineCallbacks
+    def test_broadcast_over_sentinel_and_cluster(self) -> None:
+        """§10, §12 r5: Broadcast works through redis+sentinel:// and redis+cluster:// URLs too."""
+        sentinel = yield threads.deferToThread(Sentinel)
+        self.addCleanup(sentinel.close)
+        cluster = yield threads.deferToThread(Cluster)
+        self.addCleanup(cluster.close)
+        yield deferLater(reactor, 0, lambda: None)
+        for url in (sentinel.url, cluster.url):
+            publisher, listener = Broadcast(url), Broadcast(url)
+            self.addCleanup(publisher.close)
+            self.addCleanup(listener.close)
+
+            async def roundtrip(publisher=publisher, listener=listener) -> object:  # noqa: ANN001
+                async with listener.subscribe("ha") as sub:
+                    await publisher.publish("ha", {"via": "ha"})
+                    return await Deferred.fromCoroutine(sub.__anext__()).addTimeout(5, reactor)
+
+            got = yield Deferred.fromCoroutine(roundtrip())
+            self.assertEqual(got, {"via": "ha"}, url)

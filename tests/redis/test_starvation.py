@@ -14,7 +14,7 @@ from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
 from cello_twisted import App, RateLimitConfig
-from cello_twisted.stores import RedisRateLimitStore, RedisSessionStore
+from cello_twisted.stores import RedisRateLimitStore, RedisSessionStore, RedisTokenBlacklist
 from tests.realtime.live import raw_connect
 
 from ._server import start
@@ -28,7 +28,10 @@ class PoolStarvationTests(TestCase):
 
     @inlineCallbacks
     def test_threaded_handlers_filling_the_pool_cause_no_503(self) -> None:
-        """§12 r1: 12 threaded handlers sleeping 3 s (pool: 10 threads) -> Redis routes still 200, nothing logged."""
+        """§12 r1: 12 threaded handlers sleeping 3 s (pool: 10 threads) -> Redis routes still 200, nothing logged.
+
+        Covers the native client (URL) and a caller-supplied redis-py client (own pool).
+        """
         redis = start(self)
         events: list[dict] = []
         globalLogPublisher.addObserver(events.append)
@@ -36,8 +39,10 @@ class PoolStarvationTests(TestCase):
         app = App()
         store = RedisRateLimitStore(redis.url, timeout=1.0)
         sessions = RedisSessionStore(redis.url, timeout=1.0)
-        self.addCleanup(store.close)
-        self.addCleanup(sessions.close)
+        own_client = redis.client()  # a caller's redis-py client runs in the store's own pool
+        revocations = RedisTokenBlacklist(client=own_client, timeout=1.0)
+        for closing in (store, sessions, revocations, own_client):
+            self.addCleanup(closing.close)
 
         @app.get("/slow", threaded=True)
         def slow(request):  # noqa: ANN001, ANN202
@@ -46,7 +51,8 @@ class PoolStarvationTests(TestCase):
 
         @app.get("/limited", rate_limit=RateLimitConfig(100_000, 60, store=store))
         def limited(request):  # noqa: ANN001, ANN202
-            return sessions.load("nobody").addCallback(lambda data: {"session": data})
+            d = sessions.load("nobody").addCallback(lambda _: revocations.contains("jti"))
+            return d.addCallback(lambda revoked: {"revoked": revoked})
 
         port = reactor.listenTCP(0, app.site(), interface="127.0.0.1")
         self.addCleanup(port.stopListening)
