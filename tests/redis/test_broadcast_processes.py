@@ -23,7 +23,8 @@ from ._server import start
 
 pytestmark = pytest.mark.live
 
-CHAT = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "chat.py")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CHAT = os.path.join(ROOT, "examples", "chat.py")
 DATA = re.compile(rb"event: (\w+)\r?\ndata: (.*)\r?\n")
 
 
@@ -63,9 +64,9 @@ class ChatAcrossProcessesTests(TestCase):
     def serve(self, *flags: str) -> int:
         child = spawn(
             self,
-            [PYTHON, os.path.abspath(CHAT), "--port", "0", "--no-logs", *flags],
+            [PYTHON, CHAT, "--port", "0", "--no-logs", *flags],
             self.dir,
-            {"REDIS_URL": self.redis.url, "PYTHONPATH": os.getcwd()},
+            {"REDIS_URL": self.redis.url, "PYTHONPATH": ROOT},
         )
         self.addCleanup(child.stop)
         port = child.port()

@@ -61,32 +61,50 @@ def write_cert(directory: str, name: str, sans: list[x509.GeneralName]) -> str:
 LOCAL = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
 
 
-class TlsTests(TestCase):
-    timeout = 30
+class TlsServer:
+    """One TLS redis-server and its certificates for this test process (trial has no setUpClass)."""
 
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.tls_port = _free_port()
-        cls.certs = tempfile.mkdtemp(prefix="cello-redis-certs-")
-        cls.cert = write_cert(cls.certs, "redis", LOCAL)
-        cls.other_ca = write_cert(cls.certs, "elsewhere", LOCAL)
-        cls.wrong_name = write_cert(cls.certs, "wrongname", [x509.DNSName("redis.example")])
-        cls.server = RedisServer(
+    def __init__(self) -> None:
+        self.tls_port = _free_port()
+        self.certs = tempfile.mkdtemp(prefix="cello-redis-certs-")
+        self.cert = write_cert(self.certs, "redis", LOCAL)
+        self.other_ca = write_cert(self.certs, "elsewhere", LOCAL)
+        self.wrong_name = write_cert(self.certs, "wrongname", [x509.DNSName("redis.example")])
+        self.server = RedisServer(
             (
-                "--tls-port", str(cls.tls_port),
-                "--tls-cert-file", cls.cert,
-                "--tls-key-file", cls.cert.replace(".pem", ".key"),
-                "--tls-ca-cert-file", cls.cert,
+                "--tls-port", str(self.tls_port),
+                "--tls-cert-file", self.cert,
+                "--tls-key-file", self.cert.replace(".pem", ".key"),
+                "--tls-ca-cert-file", self.cert,
                 "--tls-auth-clients", "no",
             )
         )  # fmt: skip
 
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.server.close()
-        shutil.rmtree(cls.certs, ignore_errors=True)
+    def close(self) -> None:
+        self.server.close()
+        shutil.rmtree(self.certs, ignore_errors=True)
+
+
+_TLS: TlsServer | None = None
+
+
+def tls_server() -> TlsServer:
+    global _TLS
+    if _TLS is None:
+        import atexit
+
+        _TLS = TlsServer()
+        atexit.register(_TLS.close)
+    return _TLS
+
+
+class TlsTests(TestCase):
+    timeout = 30
 
     def setUp(self) -> None:
+        tls = tls_server()
+        self.tls_port, self.certs, self.cert = tls.tls_port, tls.certs, tls.cert
+        self.other_ca, self.wrong_name = tls.other_ca, tls.wrong_name
         saved = {k: os.environ.get(k) for k in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
         os.environ["SSL_CERT_DIR"] = self.certs + "/none"  # no system CA trusts our server
 
