@@ -170,3 +170,25 @@ class RedisBroadcastTests(TestCase):
         self.assertEqual(resp.code, 503)
         self.assertIn("Shared store unavailable", body["detail"])
         self.redis.restart()
+
+
+class HungRedisPublishTests(TestCase):
+    timeout = 20
+
+    def test_publish_to_a_hung_redis_fails_within_one_second(self) -> None:
+        """§10 r4: Redis accepting connections but never answering -> publish fails within 1 s."""
+        redis = start(self)
+        bc = Broadcast(redis.url)
+        self.addCleanup(bc.close)
+
+        async def run() -> None:
+            await deferLater(reactor, 0, lambda: None)
+            await bc.publish("c", "warm")  # connected
+            redis.pause()
+            self.addCleanup(redis.resume)
+            started = time.monotonic()
+            with self.assertRaises(SharedStoreUnavailable):
+                await bc.publish("c", "stuck")
+            self.assertLess(time.monotonic() - started, 1.0)
+
+        return ensureDeferred(run())
