@@ -11,6 +11,8 @@ from twisted.internet.defer import Deferred, maybeDeferred, succeed
 
 from .routing._table import RouteSpec, RouteTable
 from .middleware._chain import AfterRequest, BeforeRequest
+from .middleware._timeout import check_timeout
+from .errors import ConfigError
 from .request import TrustedProxies
 from .routing._pattern import join_paths, parse_pattern
 
@@ -25,6 +27,9 @@ class App(RouteTable):
         trusted_proxies: peers (IPs, CIDRs or ``"*"``) allowed to set X-Forwarded-For.
         clock: an ``IReactorTime`` for every time-based feature; defaults to the reactor.
         strict_secrets: refuse short secrets in every environment, not only production.
+        handler_timeout: seconds a route (handler and middleware) may take to produce a
+            response before it is cancelled and answered 503; a route's ``timeout=``
+            overrides it. None: no limit.
     """
 
     def __init__(
@@ -34,12 +39,14 @@ class App(RouteTable):
         trusted_proxies: Sequence[str] = (),
         clock: Any = None,
         strict_secrets: bool = False,
+        handler_timeout: float | None = None,
     ) -> None:
         super().__init__()
         self.max_body_size = max_body_size
         self.trusted_proxies = TrustedProxies(trusted_proxies)
         self._clock = clock
         self.strict_secrets = strict_secrets
+        self.handler_timeout = check_timeout(handler_timeout, "handler_timeout")
         self.state = SimpleNamespace()
         self.env = "development"
         self.debug = False
@@ -223,14 +230,16 @@ class App(RouteTable):
         return AppResource(self)
 
     def site(self, **site_kwargs: Any) -> Any:
-        from .server._site import CelloSite
+        """A Site serving this app; accepts the connection limits ``app.run()`` takes
+        (header_timeout, body_timeout, keep_alive_timeout, max_header_count, max_header_bytes, backlog)."""
+        from .server._embed import build_site
 
-        return CelloSite(self.resource(), max_body_size=self.max_body_size, **site_kwargs)
+        return build_site(self, site_kwargs)
 
-    def listen(self, endpoint: Any, reactor: Any = None) -> Deferred:
+    def listen(self, endpoint: Any, reactor: Any = None, **site_kwargs: Any) -> Deferred:
         from .server._embed import listen
 
-        return listen(self, endpoint, reactor)
+        return listen(self, endpoint, reactor, **site_kwargs)
 
     def run(self, host: str = "127.0.0.1", port: int = 8000, **kwargs: Any) -> None:
         from .server._runner import run

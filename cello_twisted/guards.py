@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.logger import Logger
 
 from .errors import ForbiddenError, GuardError, UnauthorizedError
@@ -82,7 +82,9 @@ def check_guard(guard: Any, request: Any) -> Deferred | None:
         value = Deferred.fromCoroutine(value)
     if is_deferred(value):
 
-        def failed(failure: Any) -> None:
+        def failed(failure: Any) -> Any:
+            if failure.check(CancelledError):
+                return failure  # a disconnect or the handler timeout, not a refusal
             raise _fail_closed(guard, failure.value, failure)
 
         return value.addCallbacks(lambda v: _verdict(guard, v), failed)

@@ -92,9 +92,16 @@ def _guard_native(mw: Any, nxt: Link, on_error: ErrorHandler) -> Link:
 
 
 def recover(failure: Failure, request: Any, on_error: ErrorHandler) -> Any:
-    """Errback turning a failed Deferred into ``on_error``'s response (cancellation passes)."""
+    """Errback turning a failed Deferred into ``on_error``'s response.
+
+    Cancellation passes untouched (a disconnect), unless the handler timeout caused
+    it: then it becomes the timeout's 503 here, so outer middleware decorates it.
+    """
     if failure.check(CancelledError):
-        return failure  # a disconnect: let cancellation propagate untouched
+        timed_out = getattr(request, "timed_out", None)  # set by middleware/_timeout.py
+        if timed_out is None:
+            return failure
+        return on_error(request, timed_out)
     return on_error(request, failure.value)
 
 

@@ -18,6 +18,8 @@ from ..middleware._errors import ErrorHandling
 from ..errors import BadRequestError, HTTPError, PayloadTooLargeError
 from ..guards import run_guards
 from ..middleware._chain import compose, settle
+from ..middleware._timeout import with_timeout
+from ._blocking import BLOCKING_THRESHOLD, BlockingWatch, perf_counter, timed_call, watch_for
 from ..response import JSON_TYPE, Response
 from ._pattern import join_paths, parse_pattern
 from ._router import PathEntry, Router
@@ -98,8 +100,30 @@ def _call_handler(spec: Any, app: Any) -> Callable[[Any], Any]:
     return fn
 
 
-def make_endpoint(call: Callable[[Any], Any], guards: Sequence[Any]) -> Callable[[Any], Any]:
-    """Innermost link: guards in order, then the handler, then result conversion."""
+def make_endpoint(
+    call: Callable[[Any], Any], guards: Sequence[Any], watch: BlockingWatch | None = None
+) -> Callable[[Any], Any]:
+    """Innermost link: guards in order, then the handler, then result conversion.
+
+    ``watch`` (plain handlers only) times the synchronous call with two clock reads.
+    """
+    if watch is not None and not guards:
+
+        def endpoint_watched(request: Any) -> Any:
+            start = perf_counter()
+            try:
+                value = call(request)
+            finally:
+                elapsed = perf_counter() - start
+                if elapsed > BLOCKING_THRESHOLD:
+                    watch.held(elapsed)
+            if type(value) is dict:
+                return Response(_json.dumpb(value), 200, None, JSON_TYPE)
+            return settle(value)
+
+        return endpoint_watched
+    if watch is not None:
+        call = timed_call(call, watch)
     if not guards:
 
         def endpoint_without_guards(request: Any) -> Any:
@@ -182,24 +206,47 @@ def compile_app(app: Any) -> Pipeline:
         if spec.method == "WEBSOCKET":
             websockets.append((route, entry, middleware, guards, errors))
             continue
-        route.chain = compose(middleware, make_endpoint(_call_handler(spec, app), guards), errors)
+        endpoint = make_endpoint(_call_handler(spec, app), guards, watch_for(spec, full_path))
+        chain = compose(middleware, endpoint, errors)
+        route.chain = _timed(chain, spec, full_path, app)
         entry.methods[spec.method] = route
     if websockets:
         from ..websocket._socket import websocket_endpoint
 
         for route, entry, middleware, guards, errors in websockets:
-            route.chain = compose(middleware, websocket_endpoint(route, guards, app), errors)
+            route.chain = _timed(compose(middleware, websocket_endpoint(route, guards, app), errors), route.spec, route.path, app)
             entry.websocket = route
     for entry in router.entries():
         entry.finish()
         middleware, errors = owners[id(entry)]
-        entry.options_chain = compose(middleware, _options_endpoint(entry), errors)
-        entry.not_allowed_chain = compose(middleware, _not_allowed(entry), errors)
+        entry.options_chain = _app_timed(compose(middleware, _options_endpoint(entry), errors), app)
+        entry.not_allowed_chain = _app_timed(compose(middleware, _not_allowed(entry), errors), app)
     app_level = _for_route(app.middleware, None, app)  # requests that match no route
-    not_found = compose(app_level, _not_found_endpoint(app), app_errors)
-    bad_path = compose(app_level, _raiser(lambda r: BadRequestError("Request path is not valid UTF-8")), app_errors)
-    too_large = compose(app_level, _raiser(lambda r: PayloadTooLargeError(app.max_body_size)), app_errors)
+    not_found = _app_timed(compose(app_level, _not_found_endpoint(app), app_errors), app)
+    bad_path = _app_timed(
+        compose(app_level, _raiser(lambda r: BadRequestError("Request path is not valid UTF-8")), app_errors), app
+    )
+    too_large = _app_timed(
+        compose(app_level, _raiser(lambda r: PayloadTooLargeError(app.max_body_size)), app_errors), app
+    )
     return Pipeline(router, not_found, bad_path, too_large)
+
+
+def _timed(chain: Callable[[Any], Any], spec: Any, path: str, app: Any) -> Callable[[Any], Any]:
+    """The handler timeout around a route's whole chain (SPEC_OPERATIONS §4 r5).
+
+    Outermost, so the clock starts when the request enters the chain and covers slow
+    middleware too; the 503 is produced where the cancelled work was pending and so
+    still passes outward through every middleware (see middleware/_timeout.py).
+    """
+    seconds = spec.timeout if spec.timeout is not None else app.handler_timeout
+    label = f"{spec.method} {path}"
+    return with_timeout(chain, seconds, app.clock, label, spec.threaded)
+
+
+def _app_timed(chain: Callable[[Any], Any], app: Any) -> Callable[[Any], Any]:
+    """App-level chains (404, 405, OPTIONS, 413) run middleware too: the app's timeout applies."""
+    return with_timeout(chain, app.handler_timeout, app.clock)
 
 
 def _for_route(middleware: list[Any], route: CompiledRoute | None, app: Any) -> list[Any]:

@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from ..middleware._timeout import check_timeout
 from ._pattern import Segment, join_paths, parse_pattern
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
@@ -23,6 +24,7 @@ class RouteSpec:
         "rate_limit",
         "constraints",
         "threaded",
+        "timeout",
         "name",
         "tags",
         "summary",
@@ -41,6 +43,7 @@ class RouteSpec:
         self.guards = list(opts.pop("guards", None) or ())
         self.rate_limit = opts.pop("rate_limit", None)
         self.threaded = bool(opts.pop("threaded", False))
+        self.timeout = check_timeout(opts.pop("timeout", None), "timeout")  # overrides App(handler_timeout=)
         self.name = opts.pop("name", None) or getattr(handler, "__name__", None)
         self.tags = list(opts.pop("tags", None) or ())
         self.summary = opts.pop("summary", None)
