@@ -139,13 +139,13 @@ def _run_parent(app: Any, opts: ServeOptions, reactor: Any) -> None:
     parent = ClusterParent(reactor, [sock], opts.workers, opts.graceful_timeout, sys.orig_argv[1:])
     reactor.addSystemEventTrigger("before", "shutdown", parent.stop)
 
-    def start() -> None:
-        _print(banner(opts, sock.getsockname()[1], opts.workers))
-        parent.start()
-
-    reactor.callWhenRunning(start)
+    bound_port = sock.getsockname()[1]
+    parent.ready.addCallback(lambda _: _print(banner(opts, bound_port, opts.workers)))  # once a worker accepts
+    reactor.callWhenRunning(parent.start)
     reactor.run()
     parent.close_sockets()
+    if parent.failure is not None:  # no worker could ever start (SPEC_OPERATIONS §4 r14)
+        _fail(parent.failure)
 
 
 def _endpoints(opts: ServeOptions, reactor: Any, tls_options: Any, index: int | None) -> list[Any]:

@@ -91,9 +91,17 @@ class Options(usage.Options):
         self["app_object"] = app
 
 
+def _stderr_line(message: str) -> None:
+    sys.stderr.write(f"cello_twisted: error: {message}\n")
+    sys.stderr.flush()
+
+
 def _exit_after_shutdown(reactor: Any, message: str) -> None:
     """twistd exits 0 after reactor.stop(); a failed start must exit 1."""
+    from ._worker import report_error
+
     _log.critical("{message}", message=message)
+    report_error(message)  # a cluster worker: the parent repeats it if it gives up
 
     def exit_now() -> None:
         sys.stdout.flush()
@@ -170,8 +178,18 @@ class ClusterService(service.Service):
         for message in _cluster_warnings(self.app):
             _log.warn("cluster mode: {message}", message=message)
         self.parent = ClusterParent(reactor, self.sockets, self.workers, self.graceful_timeout, worker_argv())
-        for sock, spec in zip(self.sockets, self.specs, strict=True):
-            _log.info("cello_twisted cluster listening on {kind}:{port}", kind=spec.kind, port=sock.getsockname()[1])
+        bound = [(spec.kind, sock.getsockname()[1]) for sock, spec in zip(self.sockets, self.specs, strict=True)]
+
+        def accepting(_: Any) -> None:  # the banner waits for a worker (SPEC_OPERATIONS §4 r14)
+            for kind, port in bound:
+                _log.info("cello_twisted cluster listening on {kind}:{port}", kind=kind, port=port)
+
+        def give_up(message: str) -> None:
+            reactor.addSystemEventTrigger("after", "shutdown", _stderr_line, message)
+            _exit_after_shutdown(reactor, message)
+
+        self.parent.ready.addCallback(accepting)
+        self.parent.gave_up.addCallback(give_up)
         reactor.callWhenRunning(self.parent.start)
 
     def stopService(self) -> Any:

@@ -361,9 +361,7 @@ class BlockingWarningTests(SynchronousTestCase):
 
     def _fake_time(self, steps: list[float]) -> None:
         """Make the endpoint's clock reads return ``steps`` in turn (a handler 'taking' their gaps)."""
-        from cello_twisted.routing import _compile
-
-        from cello_twisted.routing import _blocking
+        from cello_twisted.routing import _blocking, _compile
 
         values = iter(steps)
         self.patch(_compile, "perf_counter", lambda: next(values))
