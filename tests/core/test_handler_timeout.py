@@ -212,6 +212,26 @@ class HandlerTimeoutTests(SynchronousTestCase):
         self.clock.advance(3600)
         self.assertEqual(wire.raw, b"")
 
+    def test_infinite_route_timeout_opts_out(self) -> None:
+        """§4 r5: timeout=math.inf on a route lifts the app's handler_timeout for that route only."""
+        import math
+
+        app = self.app(handler_timeout=1)
+        app.get("/export", timeout=math.inf)(lambda request: Deferred())
+        wire = Wire(app)
+        wire.send("GET", "/export")
+        self.clock.advance(3600)
+        self.assertEqual((wire.raw, _timeout_timers(self.clock)), (b"", []))
+
+    def test_head_uses_the_get_routes_timeout(self) -> None:
+        """§4 r5: HEAD runs the GET handler, with the GET route's timeout."""
+        app = self.app()
+        app.get("/hang", timeout=2)(lambda request: Deferred())
+        wire = Wire(app)
+        wire.send("HEAD", "/hang")
+        self.clock.advance(2)
+        self.assertIn(b"503", wire.raw.split(b"\r\n")[0])
+
     def test_stream_is_timed_only_until_headers(self) -> None:
         """§4 r5: an SSE stream whose headers went out is not cut by the timeout."""
         app = self.app(handler_timeout=1)
