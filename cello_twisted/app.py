@@ -9,12 +9,12 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 
-from .routing._table import RouteSpec, RouteTable
+from .errors import ConfigError
 from .middleware._chain import AfterRequest, BeforeRequest
 from .middleware._timeout import check_timeout
-from .errors import ConfigError
 from .request import TrustedProxies
 from .routing._pattern import join_paths, parse_pattern
+from .routing._table import RouteSpec, RouteTable
 
 _EVENTS = ("startup", "shutdown")
 
@@ -30,6 +30,8 @@ class App(RouteTable):
         handler_timeout: seconds a route (handler and middleware) may take to produce a
             response before it is cancelled and answered 503; a route's ``timeout=``
             overrides it. None: no limit.
+        max_concurrent_requests: per worker, a request arriving while this many are in
+            progress gets 503 + ``Retry-After: 1`` before routing (None: no load shedding).
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class App(RouteTable):
         clock: Any = None,
         strict_secrets: bool = False,
         handler_timeout: float | None = None,
+        max_concurrent_requests: int | None = None,
     ) -> None:
         super().__init__()
         self.max_body_size = max_body_size
@@ -47,6 +50,15 @@ class App(RouteTable):
         self._clock = clock
         self.strict_secrets = strict_secrets
         self.handler_timeout = check_timeout(handler_timeout, "handler_timeout")
+        if max_concurrent_requests is not None and (
+            isinstance(max_concurrent_requests, bool)
+            or not isinstance(max_concurrent_requests, int)
+            or max_concurrent_requests < 1
+        ):
+            raise ConfigError(
+                f"max_concurrent_requests must be None or an integer >= 1, got {max_concurrent_requests!r}"
+            )
+        self.max_concurrent_requests = max_concurrent_requests
         self.state = SimpleNamespace()
         self.env = "development"
         self.debug = False

@@ -36,16 +36,40 @@ class _Startup:
         return d
 
 
-def listen(app: Any, endpoint: Any, reactor: Any = None) -> Deferred:
-    """Startup hooks once (first call), then listen; shutdown hooks once before reactor shutdown."""
+def build_site(app: Any, site_kwargs: dict[str, Any]) -> Any:
+    """``app.site(**kw)``: a CelloSite with the app's body limit, load shedding and clock.
+
+    Raises:
+        ConfigError: a connection limit with a bad value.
+    """
+    from ._limits import split_limits
+    from ._site import CelloSite
+
+    limits, rest = split_limits(site_kwargs)
+    return CelloSite(
+        app.resource(),
+        max_body_size=app.max_body_size,
+        limits=limits,
+        max_concurrent_requests=getattr(app, "max_concurrent_requests", None),
+        clock=rest.get("reactor") or app.clock,  # an explicit reactor= (the test client's) drives the timers
+        **rest,
+    )
+
+
+def listen(app: Any, endpoint: Any, reactor: Any = None, **site_kwargs: Any) -> Deferred:
+    """Startup hooks once (first call), then listen; shutdown hooks once before reactor shutdown.
+
+    ``site_kwargs`` are app.site()'s; an endpoint string without ``backlog=`` gets ``backlog``.
+    """
     if reactor is None:
         from twisted.internet import reactor as default_reactor
 
         reactor = default_reactor
+    site = build_site(app, site_kwargs)
     if isinstance(endpoint, str):
-        from twisted.internet.endpoints import serverFromString
+        from ._twistd_endpoints import endpoint_from_string
 
-        endpoint = serverFromString(reactor, endpoint)
+        endpoint = endpoint_from_string(reactor, endpoint, site.backlog)
     if not app._shutdown_registered:
         app._shutdown_registered = True
         reactor.addSystemEventTrigger("before", "shutdown", app.run_hooks, "shutdown")
@@ -55,6 +79,6 @@ def listen(app: Any, endpoint: Any, reactor: Any = None) -> Deferred:
 
     def listen_now(_: Any) -> Deferred:
         app._started = True
-        return endpoint.listen(app.site())
+        return endpoint.listen(site)
 
     return startup.wait().addCallback(listen_now)

@@ -131,7 +131,7 @@ def _run_parent(app: Any, opts: ServeOptions, reactor: Any) -> None:
     from ._cluster import ClusterParent, bind_socket
 
     try:
-        sock = bind_socket(opts.host, opts.port)
+        sock = bind_socket(opts.host, opts.port, opts.limits.backlog)
     except StartupError as e:
         _fail(str(e))
     for message in _cluster_warnings(app):
@@ -156,9 +156,10 @@ def _endpoints(opts: ServeOptions, reactor: Any, tls_options: Any, index: int | 
         return adopted_endpoints(reactor, [tls_options])
     from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint
 
+    backlog = opts.limits.backlog
     if tls_options is not None:
-        return [SSL4ServerEndpoint(reactor, opts.port, tls_options, interface=opts.host)]
-    return [TCP4ServerEndpoint(reactor, opts.port, interface=opts.host)]
+        return [SSL4ServerEndpoint(reactor, opts.port, tls_options, backlog=backlog, interface=opts.host)]
+    return [TCP4ServerEndpoint(reactor, opts.port, backlog=backlog, interface=opts.host)]
 
 
 def _run_single(
@@ -166,7 +167,7 @@ def _run_single(
 ) -> None:
     from ._service import CelloServer, build_site
 
-    site = build_site(app, http2)
+    site = build_site(app, http2, opts.limits)
     server = CelloServer(app, site, _endpoints(opts, reactor, tls_options, index), opts.graceful_timeout, reactor)
     failure: list[str] = []
 

@@ -9,11 +9,12 @@ from typing import Any
 from twisted.internet.defer import Deferred, DeferredList, gatherResults, maybeDeferred, succeed
 from twisted.logger import Logger
 
+from ._limits import DEFAULT_LIMITS, ConnectionLimits
 from ._site import CelloSite
 
 _log = Logger(namespace="cello_twisted.server")
 _POLL = 0.05
-FRESH_GRACE = 1.0  # a just-accepted connection gets this long to send its first request
+FRESH_GRACE = 0.5  # a just-accepted connection that sent nothing yet gets this long (its bytes may be queued)
 
 
 class _DrainAware:
@@ -50,11 +51,17 @@ def _now() -> float:
     return time.monotonic()
 
 
-def build_site(app: Any, http2: bool | None = None) -> TrackingSite:
+def build_site(app: Any, http2: bool | None = None, limits: ConnectionLimits = DEFAULT_LIMITS) -> TrackingSite:
     """The Site every server mode uses; ``http2`` pins the ALPN list when not None."""
     from ._tls import apply_http2
 
-    site = TrackingSite(app.resource(), max_body_size=app.max_body_size)
+    site = TrackingSite(
+        app.resource(),
+        max_body_size=app.max_body_size,
+        limits=limits,
+        max_concurrent_requests=getattr(app, "max_concurrent_requests", None),
+        clock=app.clock,
+    )
     if http2 is not None:
         apply_http2(site, http2)
     return site
@@ -96,8 +103,17 @@ def _in_flight(protocol: Any) -> list[Any]:
     return list(streams.values()) if streams else []
 
 
+def _state(protocol: Any) -> str:
+    """"busy" when a request with complete headers is in progress (SPEC_OPERATIONS §4 r10)."""
+    state = getattr(protocol, "connection_state", None)
+    if state is not None:
+        return state()
+    return "busy" if _in_flight(protocol) else "idle"  # a protocol from another site class
+
+
 def drain(site: TrackingSite, timeout: float, clock: Any) -> Deferred:
-    """Close idle connections, let busy ones finish (then close), abort the rest at ``timeout``."""
+    """Close idle connections and partial requests now, let busy ones finish (then close),
+    abort the rest at ``timeout``."""
     done: Deferred = Deferred()
     deadline = clock.seconds() + timeout
     site.draining = True
@@ -111,9 +127,9 @@ def drain(site: TrackingSite, timeout: float, clock: Any) -> Deferred:
             if transport is None or getattr(transport, "disconnected", False):
                 site.connections.pop(protocol, None)
                 continue
-            requests = _in_flight(protocol)
-            fresh = not requests and _now() - accepted < FRESH_GRACE
-            if (not requests and not fresh) or expired:
+            state = _state(protocol)
+            fresh = state == "fresh" and _now() - accepted < FRESH_GRACE
+            if (state != "busy" and not fresh) or expired:
                 if expired:
                     transport.abortConnection()
                 else:
@@ -123,11 +139,9 @@ def drain(site: TrackingSite, timeout: float, clock: Any) -> Deferred:
             live += 1
             if fresh:
                 continue
-            if hasattr(channel, "persistent"):
-                channel.persistent = False  # close right after the current response
-            for req in requests:
-                if not getattr(req, "startedWriting", True) and hasattr(req, "responseHeaders"):
-                    req.responseHeaders.setRawHeaders(b"connection", [b"close"])
+            close_after = getattr(protocol, "close_after_response", None)
+            if close_after is not None:
+                close_after()  # keep-alive ends with the current response
         if live and not expired:
             clock.callLater(_POLL, sweep)
         else:
