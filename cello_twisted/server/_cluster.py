@@ -308,7 +308,7 @@ class ClusterParent:
 
     def _give_up(self, worker: _Worker, how: str) -> None:
         """SPEC_OPERATIONS §4 r14: no worker ever started and 3 failed in a row: stop, exit 1."""
-        self.failure = worker_failure(worker.error or worker.last_line, how)
+        self.failure = worker.error or worker_failure(worker.last_line, how)  # its own report is already ours
         _log.error(
             "worker {index} (pid {pid}) exited with {how}; {count} workers in a row exited before accepting "
             "connections and none ever started: giving up",

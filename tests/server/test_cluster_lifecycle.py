@@ -17,7 +17,7 @@ import time
 import pytest
 from twisted.trial.unittest import SynchronousTestCase
 
-from ._helpers import PYTHON, alive, get, spawn, tempdir, wait_until, write_app
+from ._helpers import PYTHON, TWISTD, alive, get, spawn, tempdir, wait_until, write_app
 
 pytestmark = pytest.mark.live
 
@@ -163,6 +163,21 @@ class ClusterLifecycleTests(SynchronousTestCase):
             "ModuleNotFoundError: No module named 'module_that_does_not_exist'",
         )
         self.assertNotIn("serving on", child.output)
+
+    def test_twistd_cluster_gives_up_too(self) -> None:
+        """§4 r14 under twistd: workers failing in a startup hook → exit 1 after 3, the error as the last line."""
+        child = spawn(
+            self,
+            [TWISTD, "-n", "--pidfile=", "cello", "--app", self.app_path, "--listen", "tcp:0:interface=127.0.0.1",
+             "--workers", "2"],
+            self.dir,
+            {"FAIL_STARTUP": "1"},
+        )
+        self.addCleanup(self._kill_workers, child)
+        self.assertEqual(child.wait(30), 1)
+        self.assertEqual(len(re.findall(FAILED_START, child.output)), 3)
+        self.assertTrue(child.lines[-1].endswith("cello_twisted: error: startup failed: RuntimeError: database unreachable"))
+        self.assertNotIn("cluster listening on", child.output)
 
     def test_after_one_start_restarts_go_on(self) -> None:
         """§4 r14 + SPEC §2.20 r10: once a worker has started, later start failures never make the parent give up."""
