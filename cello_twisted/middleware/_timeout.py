@@ -17,17 +17,14 @@ decorates it on the way out, as it would any error response.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 from twisted.logger import Logger
 
 from ..errors import ConfigError, HTTPError
-from ._chain import is_deferred
+from ._chain import Link, is_deferred
 
 _log = Logger(namespace="cello_twisted.timeout")
-
-Link = Callable[[Any], Any]
 
 
 class HandlerTimeoutError(HTTPError):

@@ -9,6 +9,7 @@ advice to use ``threaded=True``.
 
 from __future__ import annotations
 
+import inspect
 from time import perf_counter
 from typing import Any
 
@@ -17,9 +18,6 @@ from twisted.logger import Logger
 _log = Logger(namespace="cello_twisted.blocking")
 
 BLOCKING_THRESHOLD = 1.0  # seconds a plain handler may hold the reactor before we say so
-
-__all__ = ["BLOCKING_THRESHOLD", "BlockingWatch", "perf_counter"]
-
 
 class BlockingWatch:
     """Per route: log the first call that held the reactor too long, then stay quiet."""
@@ -50,8 +48,6 @@ class BlockingWatch:
 
 def watch_for(spec: Any, path: str) -> BlockingWatch | None:
     """A watch for plain (not threaded, not async) handlers; None for the others."""
-    import inspect
-
     if spec.threaded or inspect.iscoroutinefunction(spec.handler):
         return None
     return BlockingWatch(spec.method, path, spec.name)

@@ -9,18 +9,19 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable, Sequence
+from time import perf_counter
 from typing import Any
 
 from twisted.internet.defer import Deferred
 
 from .. import _json
-from ..middleware._errors import ErrorHandling
 from ..errors import BadRequestError, HTTPError, PayloadTooLargeError
 from ..guards import run_guards
 from ..middleware._chain import compose, settle
+from ..middleware._errors import ErrorHandling
 from ..middleware._timeout import with_timeout
-from ._blocking import BLOCKING_THRESHOLD, BlockingWatch, perf_counter, timed_call, watch_for
 from ..response import JSON_TYPE, Response
+from ._blocking import BLOCKING_THRESHOLD, BlockingWatch, timed_call, watch_for
 from ._pattern import join_paths, parse_pattern
 from ._router import PathEntry, Router
 

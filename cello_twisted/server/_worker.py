@@ -55,7 +55,7 @@ class StdinWatch(abstract.FileDescriptor):
         except OSError:
             data = b""
         if not data:
-            self.stopReading()
+            self.stopReading()  # type: ignore[no-untyped-call]  # typing note: Twisted leaves it untyped
             self._on_gone("its stdin pipe closed")
         return None
 
@@ -84,7 +84,7 @@ class ParentGuard:
         except OSError:
             pass
         else:
-            StdinWatch(self.reactor, self.parent_gone).startReading()
+            StdinWatch(self.reactor, self.parent_gone).startReading()  # type: ignore[no-untyped-call]
         self._poll = LoopingCall(self.check)
         self._poll.clock = self.reactor
         self._poll.start(PARENT_POLL_INTERVAL, now=True)
