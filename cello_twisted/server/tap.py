@@ -92,7 +92,11 @@ class Options(usage.Options):
         except AppNotFound as e:
             raise usage.UsageError(str(e)) from None
         except Exception as e:
-            raise usage.UsageError(f"cannot import {self['app']}: {type(e).__name__}: {e}") from None
+            from ._worker import report_error
+
+            message = f"cannot import {self['app']}: {type(e).__name__}: {e}"
+            report_error(message)  # a cluster worker: the parent repeats it if it gives up
+            raise usage.UsageError(message) from None
         if self["env"] == "production":
             problems = app.secret_problems()
             if problems:
