@@ -36,6 +36,7 @@ BACKOFF_RESET_AFTER = 60.0
 KILL_MARGIN = 1.0  # seconds past graceful_timeout, so workers can run their shutdown hooks
 MAX_START_FAILURES = 3  # workers failing before accepting, in a row, before the parent gives up
 ERROR_PREFIX = "cello_twisted: error: "
+MAX_PARTIAL_LINE = 65536  # bytes of a worker's unfinished output line held before relaying it anyway
 
 
 def bind_socket(host: str, port: int, backlog: int = 1024) -> socket.socket:
@@ -171,11 +172,15 @@ class _Worker(protocol.ProcessProtocol):
         if childFD == 2:
             self._stderr += data
             *lines, self._stderr = self._stderr.split(b"\n")
+            if len(self._stderr) > MAX_PARTIAL_LINE:  # never buffer without bound
+                lines.append(self._stderr)
+                self._stderr = b""
             for line in lines:
                 self._relay(line)
         elif childFD == self.status_fd:
             self._status += data
             *lines, self._status = self._status.split(b"\n")
+            self._status = self._status[-MAX_PARTIAL_LINE:]
             for line in lines:
                 self._status_line(line)
 
