@@ -31,7 +31,7 @@ STATUS_FD_ENV = "CELLO_TWISTED_STATUS_FD"
 STDERR_FD_ENV = "CELLO_TWISTED_STDERR_FD"
 
 PARENT_POLL_INTERVAL = 0.25  # seconds between getppid() checks (the pipe usually tells first)
-ORPHAN_EXIT_AFTER = 1.5  # seconds an orphaned worker may drain before it exits regardless
+ORPHAN_EXIT_AFTER = 1.0  # seconds an orphaned worker may drain before it exits regardless
 
 READY = b"ready"
 ERROR = b"error "

@@ -41,7 +41,7 @@ class ParentGuardTests(SynchronousTestCase):
         self.assertEqual((self.reactor.stops, guard.gone), (0, False))
 
     def test_reparented_worker_stops_then_exits(self) -> None:
-        """§4 r13: the getppid() fallback stops the reactor once and exits 1.5 s later whatever is in flight."""
+        """§4 r13: the getppid() fallback stops the reactor once and exits 1 s later whatever is in flight."""
         guard = ParentGuard(self.reactor, os.getppid() + 1_000_000)
         guard.check()
         guard.check()
