@@ -11,7 +11,9 @@ a middleware still before ``call_next``); there the nearest error link sees a
 ``CancelledError`` on a timed-out request and turns it into the 503 (see
 ``_chain.recover``). From that point the 503 is an ordinary Response travelling
 outwards, so every middleware that already ran (CORS, logging, user middleware)
-decorates it on the way out, as it would any error response.
+decorates it on the way out, as it would any error response. If that did not settle
+the request (a coroutine swallowed the cancellation, or a middleware's own work after
+``call_next`` hangs), the link cancels again one period later.
 """
 
 from __future__ import annotations
@@ -82,21 +84,37 @@ def with_timeout(chain: Link, seconds: float | None, clock: Any, label: str = ""
             return result
         if result.called and not result.paused:
             return result
-        timer = call_later(seconds, _expire, request, result, seconds, late_thread)
+        timer = _Timer()
+        timer.call = call_later(seconds, _expire, request, result, seconds, late_thread, timer, call_later)
         result.addBoth(_disarm, timer)
         return result
 
     return timed
 
 
-def _expire(request: Any, pending: Any, seconds: float, late_thread: _LateThreadLog | None) -> None:
-    request.timed_out = HandlerTimeoutError(seconds)
-    if late_thread is not None:
-        late_thread.note(seconds)
+class _Timer:
+    """The pending expiry of one request (re-armed if cancelling did not settle it)."""
+
+    __slots__ = ("call",)
+
+    call: Any
+
+
+def _expire(
+    request: Any, pending: Any, seconds: float, late_thread: _LateThreadLog | None, timer: _Timer, call_later: Any
+) -> None:
+    if request.timed_out is None:
+        request.timed_out = HandlerTimeoutError(seconds)
+        if late_thread is not None:
+            late_thread.note(seconds)
     pending.cancel()
+    if not pending.called or pending.paused:
+        # Something swallowed the cancellation or is still pending further out (a
+        # middleware's own work after call_next): cancel again after another period.
+        timer.call = call_later(seconds, _expire, request, pending, seconds, late_thread, timer, call_later)
 
 
-def _disarm(result: Any, timer: Any) -> Any:
-    if timer.active():
-        timer.cancel()
+def _disarm(result: Any, timer: _Timer) -> Any:
+    if timer.call.active():
+        timer.call.cancel()
     return result

@@ -118,6 +118,29 @@ class HandlerTimeoutTests(SynchronousTestCase):
         self.clock.advance(60)  # the cancelled timer never fires the handler again
         self.assertEqual(wire.raw.count(b"HTTP/1.1"), 1)
 
+    def test_cancellation_swallowed_is_cancelled_again(self) -> None:
+        """§4 r5: a coroutine that swallows CancelledError and waits on is cancelled again one period later."""
+        app = self.app(handler_timeout=1)
+        seen: list[str] = []
+
+        @app.get("/stubborn")
+        async def stubborn(request: Any) -> Any:
+            try:
+                await Deferred()
+            except CancelledError:
+                seen.append("first")
+            await Deferred()  # ignores the first cancellation
+            return {"never": True}
+
+        wire = Wire(app)
+        wire.send("GET", "/stubborn")
+        self.clock.advance(1)
+        self.assertEqual((seen, wire.raw), (["first"], b""))
+        self.clock.advance(1)
+        status, _, body = wire.response()
+        self.assertEqual((status, _json_body(body)["detail"]), (503, "Request timed out after 1 s"))
+        self.assertEqual(_timeout_timers(self.clock), [])
+
     def test_fast_handler_is_not_affected(self) -> None:
         """§4 r5: a response produced before the deadline is sent as is; no timer is left behind."""
         app = self.app(handler_timeout=5)
