@@ -17,7 +17,7 @@ import time
 import pytest
 from twisted.trial.unittest import SynchronousTestCase
 
-from ._helpers import PYTHON, TWISTD, alive, get, spawn, tempdir, wait_until, write_app
+from ._helpers import PYTHON, TWISTD, Child, alive, get, spawn, tempdir, wait_until, write_app
 
 pytestmark = pytest.mark.live
 
@@ -67,7 +67,7 @@ if __name__ == "__main__":
 FAILED_START = r"exited with status 1; (restarting|\d+ workers in a row)"  # not the exits while stopping
 
 
-def _worker_pids(child) -> set[int]:
+def _worker_pids(child: Child) -> set[int]:
     return {int(m) for m in re.findall(r"worker \d started \(pid (\d+)\)", child.output)}
 
 
@@ -88,12 +88,12 @@ class ClusterLifecycleTests(SynchronousTestCase):
         self.dir = tempdir(self)
         self.app_path = write_app(self.dir, source=APP_SOURCE)
 
-    def start(self, workers: int = 2, **env: str):
+    def start(self, workers: int = 2, **env: str) -> Child:
         child = spawn(self, [PYTHON, self.app_path, "--port", "0", "--workers", str(workers), "--no-logs"], self.dir, env)
         self.addCleanup(self._kill_workers, child)
         return child
 
-    def _kill_workers(self, child) -> None:
+    def _kill_workers(self, child: Child) -> None:
         for pid in _worker_pids(child):
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
