@@ -33,6 +33,7 @@ from twisted.internet.interfaces import ISSLTransport
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel, _GenericHTTPChannelProtocol
+from twisted.web.http_headers import Headers
 
 from ._limits import ConnectionLimits
 from ._refusals import Header, error_body, raw_response
@@ -56,8 +57,31 @@ ABORT_AFTER = 5.0
 LINGER_SECONDS = 2.0
 
 _FOLD = b" \t"
-_line_received = HTTPChannel.lineReceived
 _data_received = LineReceiver.dataReceived
+_all_headers_received = HTTPChannel.allHeadersReceived
+_all_content_received = HTTPChannel.allContentReceived
+_request_done = HTTPChannel.requestDone
+_line_received = HTTPChannel.lineReceived
+
+
+def _stored_key(name: bytes) -> bytes | None:
+    """The key Twisted's ``Headers`` keeps ``name`` under, if it still keeps a plain dict."""
+    scratch = Headers()
+    scratch.setRawHeaders(name, [b"x"])
+    raw = getattr(scratch, "_rawHeaders", None)
+    return next(iter(raw)) if isinstance(raw, dict) and len(raw) == 1 else None
+
+
+_HOST_KEY = _stored_key(b"host")
+_TE_KEY = _stored_key(b"transfer-encoding")
+_DIRECT = _HOST_KEY is not None and _TE_KEY is not None
+
+
+def _header_values(headers: Headers, name: bytes, key: bytes | None) -> Any:
+    """One dict lookup on the hot path; Twisted's public getter if its storage changed."""
+    if _DIRECT:
+        return headers._rawHeaders.get(key)
+    return headers.getRawHeaders(name)
 
 
 class CelloChannel(HTTPChannel):
@@ -90,7 +114,7 @@ class CelloChannel(HTTPChannel):
         self._timer = None
         phase = self._phase
         if phase >= _BUSY:
-            return  # refused/closing connections have their own deadline
+            return  # busy: requestDone re-arms; refused/closing connections have their own deadline
         limits = self.limits
         if phase == _IDLE:
             deadline = self._mark + (limits.keep_alive_timeout if self._served else limits.header_timeout)
@@ -150,26 +174,28 @@ class CelloChannel(HTTPChannel):
                 return
             now = self._last = self.clock.seconds()
             self._received = True
-            if phase == _IDLE:
-                self._phase = _HEADERS
-                self._mark = now
+            if phase <= _HEADERS:
+                if phase == _IDLE:
+                    self._phase = _HEADERS
+                    self._mark = now
+                # obs-fold (a line starting with SP/HT) is rare: scan the bytes, and check
+                # line by line only on connections where it may occur.
+                if (b"\n " in data or b"\n\t" in data or (data[0] in _FOLD and not self._buffer)) and (
+                    "lineReceived" not in self.__dict__
+                ):
+                    self.lineReceived = self._line_checking_folds  # type: ignore[method-assign]
         _data_received(self, data)
-        if self._buffer and self.line_mode and self._phase <= _HEADERS:
-            # A partial line is waiting: it counts as the start of a request, and a bare LF
-            # would otherwise wait for a CRLF that never comes.
-            if self._phase == _IDLE:
-                self._phase = _HEADERS
+        if self.line_mode and self._phase <= _HEADERS:
+            if self._phase == _IDLE and (self._buffer or self.requests):
+                self._phase = _HEADERS  # a pipelined request parsed from the buffer
                 self._mark = self._last
-            if b"\n" in self._buffer:
+            if b"\n" in self._buffer:  # a bare LF would wait for a CRLF that never comes
                 self._close(raw_response(400, "Lines must end with CRLF"))
 
-    def lineReceived(self, line: bytes) -> Any:
+    def _line_checking_folds(self, line: bytes) -> Any:
         if line and line[0] in _FOLD and self.requests:
             self._close(raw_response(400, "Obsolete header line folding is not accepted"))
             return None
-        if self._phase == _IDLE:  # a pipelined request parsed from the buffer
-            self._phase = _HEADERS
-            self._mark = self._last
         return _line_received(self, line)
 
     def lineLengthExceeded(self, line: bytes) -> None:
@@ -189,27 +215,29 @@ class CelloChannel(HTTPChannel):
         self._close(answer)
 
     def allHeadersReceived(self) -> None:
-        problem = self._strictness_problem()
-        if problem is not None:
-            self._close(raw_response(400, problem))
-            return
-        self._phase = _BODY
-        super().allHeadersReceived()  # the request's gotLength may refuse it (413, 503)
-
-    def _strictness_problem(self) -> str | None:
-        """RFC 9112 rules Twisted is lenient about (SPEC_OPERATIONS §4 r12)."""
+        # RFC 9112 rules Twisted is lenient about (SPEC_OPERATIONS §4 r12), then Twisted's own
+        # handling, where the request's gotLength may refuse it (413, 503).
         headers = self.requests[-1].requestHeaders
-        hosts = headers.getRawHeaders(b"host")
+        hosts = _header_values(headers, b"host", _HOST_KEY)
+        if hosts is None or len(hosts) != 1 or self._path[:1] != b"/":
+            problem = self._host_or_target_problem(hosts)
+            if problem is not None:
+                self._close(raw_response(400, problem))
+                return
+        if _header_values(headers, b"transfer-encoding", _TE_KEY) is not None:
+            codings = headers.getRawHeaders(b"transfer-encoding")
+            if len(codings) > 1 or codings[0].lower() != b"chunked" or headers.hasHeader(b"content-length"):
+                self._close(raw_response(400, "Unsupported Transfer-Encoding"))
+                return
+        self._phase = _BODY
+        _all_headers_received(self)
+
+    def _host_or_target_problem(self, hosts: Any) -> str | None:
         if hosts is None:
             if self._version == b"HTTP/1.1":
                 return "Missing Host header"
         elif len(hosts) > 1:
             return "More than one Host header"
-        codings = headers.getRawHeaders(b"transfer-encoding")
-        if codings is not None and (
-            len(codings) > 1 or codings[0].lower() != b"chunked" or headers.hasHeader(b"content-length")
-        ):
-            return "Unsupported Transfer-Encoding"
         target = self._path
         if target[:1] != b"/":
             if target == b"*" and self._command == b"OPTIONS":
@@ -217,7 +245,7 @@ class CelloChannel(HTTPChannel):
             origin = _origin_form(target)
             if origin is None:
                 return "Invalid request target"
-            self._path = origin
+            self._path = origin  # absolute-form routes on its path and query
         return None
 
     def allContentReceived(self) -> None:
@@ -226,12 +254,8 @@ class CelloChannel(HTTPChannel):
             if phase == _REFUSED:  # the refused body has been read to its end: nothing unread remains
                 self._close(None)
             return
-        self._phase = _BUSY
-        timer = self._timer
-        if timer is not None:  # no timer while the application holds the request (SSE may last hours)
-            self._timer = None
-            timer.cancel()
-        super().allContentReceived()
+        self._phase = _BUSY  # the timer, when it next wakes, sleeps until requestDone re-arms it
+        _all_content_received(self)
 
     def requestDone(self, request: Any) -> None:
         self._phase = _IDLE
@@ -239,7 +263,7 @@ class CelloChannel(HTTPChannel):
         self._mark = self.clock.seconds()
         if self._timer is None and self.persistent:
             self._timer = self.callLater(self._period, self._tick)
-        super().requestDone(request)
+        _request_done(self, request)
 
     # -- answers before routing ------------------------------------------------------------
 
