@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 
+import pytest
 from twisted.internet.address import IPv4Address
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from cello_twisted import App
 from cello_twisted.errors import ConfigError
@@ -425,3 +429,37 @@ class LimitsConfigTests(SynchronousTestCase):
 
 
 twistd_app = App()
+
+
+@pytest.mark.live
+class ListenLimitsTests(TestCase):
+    timeout = 10
+
+    @inlineCallbacks
+    def test_listen_takes_the_limits_and_a_backlog(self):
+        """r7/r9: app.listen(endpoint, **limits) applies them to its connections; an endpoint string
+        without backlog= listens with the default 1024 (or the given backlog)."""
+        from twisted.internet import reactor
+
+        app = App()
+        app.get("/")(lambda request: {"ok": True})
+        port = yield app.listen("tcp:0:interface=127.0.0.1", header_timeout=0.3)
+        self.addCleanup(port.stopListening)
+        other = yield app.listen("tcp:0:interface=127.0.0.1", backlog=77)
+        self.addCleanup(other.stopListening)
+        self.assertEqual((port.backlog, other.backlog), (1024, 77))
+
+        def partial_request() -> tuple[bytes, float]:
+            started = time.monotonic()
+            with socket.create_connection(("127.0.0.1", port.getHost().port), timeout=5) as sock:
+                sock.sendall(b"GET / HTTP/1.1\r\n")
+                reply = b""
+                while True:
+                    data = sock.recv(4096)
+                    if not data:
+                        return reply, time.monotonic() - started
+                    reply += data
+
+        reply, elapsed = yield deferToThreadPool(reactor, reactor.getThreadPool(), partial_request)
+        self.assertTrue(reply.startswith(b"HTTP/1.1 408 "), reply[:40])
+        self.assertLess(elapsed, 2.0)
