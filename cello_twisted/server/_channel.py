@@ -457,7 +457,8 @@ class CelloProtocol(_GenericHTTPChannelProtocol):
         producer.unregisterProducer()
         old.retire()
         transport = old.transport
-        h2 = CelloH2Connection()
+        # The send loop runs on the Site's reactor; the idle timer on app.clock (callLater below).
+        h2 = CelloH2Connection(reactor=getattr(self._site, "reactor", None))
         h2.requestFactory = self._requestFactory
         h2.site = self._site
         h2.factory = self._factory
@@ -473,8 +474,3 @@ class CelloProtocol(_GenericHTTPChannelProtocol):
 
     def close_after_response(self) -> None:
         self._channel.close_after_response()
-
-    @property
-    def transport_now(self) -> Any:
-        """The transport under the current channel (None once a WebSocket took it over)."""
-        return getattr(self._channel, "transport", None)

@@ -88,9 +88,11 @@ class Conn:
 
 
 class ChannelTestCase(SynchronousTestCase):
-    def serve(self, app_kwargs: dict | None = None, **limits: object) -> None:
+    def serve(self, app_kwargs: dict | None = None, clock_reactor: bool = False, **limits: object) -> None:
         self.clock = Clock()
         self.app, self.calls, self.pending = make_app(self.clock, **(app_kwargs or {}))
+        if clock_reactor:
+            limits["reactor"] = self.clock  # the Site's own scheduling (HTTP/2 sends) on the clock too
         self.site = self.app.site(**limits)
 
     def connect(self) -> Conn:
@@ -463,3 +465,64 @@ class ListenLimitsTests(TestCase):
         reply, elapsed = yield deferToThreadPool(reactor, reactor.getThreadPool(), partial_request)
         self.assertTrue(reply.startswith(b"HTTP/1.1 408 "), reply[:40])
         self.assertLess(elapsed, 2.0)
+
+
+class Http2Tests(ChannelTestCase):
+    """HTTP/2 behind the same switch, driven in memory with the h2 client library."""
+
+    def h2_connect(self) -> tuple[Conn, object]:
+        import h2.config
+        import h2.connection
+
+        conn = Conn.__new__(Conn)
+        conn.protocol = self.site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 5555))
+        conn.transport = StringTransport()
+        conn.transport.negotiatedProtocol = b"h2"  # what ALPN would have chosen
+        conn.protocol.makeConnection(conn.transport)
+        client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        client.initiate_connection()
+        conn.send(client.data_to_send())
+        return conn, client
+
+    def exchange(self, conn: Conn, client: object) -> list[object]:
+        conn.send(client.data_to_send())  # type: ignore[attr-defined]
+        events = client.receive_data(conn.transport.value())  # type: ignore[attr-defined]
+        conn.transport.clear()
+        return events
+
+    def test_refused_stream_ends_alone(self):
+        """r11: over HTTP/2 a body over the limit gets 413 on its stream, then RST_STREAM(NO_ERROR) while
+        the upload goes on; another stream of the same connection completes."""
+        import h2.events
+
+        self.serve(app_kwargs={"max_body_size": 100}, clock_reactor=True)
+        conn, client = self.h2_connect()
+        base = [(":scheme", "https"), (":authority", "x")]
+        client.send_headers(1, [(":method", "POST"), (":path", "/upload"), *base, ("content-length", "5000")])
+        client.send_data(1, b"a" * 1000)
+        client.send_headers(3, [(":method", "GET"), (":path", "/"), *base], end_stream=True)
+        events = self.exchange(conn, client)
+        statuses = {e.stream_id: dict(e.headers)[b":status"] for e in events if isinstance(e, h2.events.ResponseReceived)}
+        resets = [(e.stream_id, e.error_code) for e in events if isinstance(e, h2.events.StreamReset)]
+        self.assertEqual(statuses, {1: b"413", 3: b"200"})
+        self.assertEqual(resets, [(1, 0)])
+        self.assertFalse(conn.closing)
+        self.assertEqual(self.calls, ["index"])
+
+    def test_open_stream_is_never_timed_out_but_idle_connection_is(self):
+        """r3: an HTTP/2 connection with a request in progress outlives keep_alive_timeout; once idle,
+        it is closed after keep_alive_timeout."""
+        import h2.events
+
+        self.serve(keep_alive_timeout=5, clock_reactor=True)
+        conn, client = self.h2_connect()
+        client.send_headers(1, [(":method", "GET"), (":path", "/wait"), (":scheme", "https"), (":authority", "x")], end_stream=True)
+        self.exchange(conn, client)
+        self.clock.advance(60)
+        self.assertFalse(conn.closing)
+        self.pending[0].callback({"late": True})
+        self.clock.advance(0)  # the Site's reactor (here the clock) runs HTTP/2's send loop
+        events = self.exchange(conn, client)
+        self.assertTrue(any(isinstance(e, h2.events.StreamEnded) for e in events))
+        self.clock.advance(5.1)
+        self.assertTrue(conn.closing)
