@@ -26,10 +26,9 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from h2.errors import ErrorCodes
-from h2.exceptions import StreamClosedError
 from twisted.internet.error import ConnectionLost
 from twisted.internet.interfaces import ISSLTransport
+from twisted.internet.protocol import connectionDone
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel, _GenericHTTPChannelProtocol
@@ -39,6 +38,8 @@ from ._limits import ConnectionLimits
 from ._refusals import Header, error_body, raw_response
 
 try:
+    from h2.errors import ErrorCodes
+    from h2.exceptions import StreamClosedError
     from twisted.web._http2 import H2Connection, H2Stream
 except ImportError:  # pragma: no cover - h2 not installed: HTTP/1.1 only
     H2Connection = H2Stream = None  # type: ignore[assignment,misc]
@@ -80,7 +81,7 @@ _DIRECT = _HOST_KEY is not None and _TE_KEY is not None
 def _header_values(headers: Headers, name: bytes, key: bytes | None) -> Any:
     """One dict lookup on the hot path; Twisted's public getter if its storage changed."""
     if _DIRECT:
-        return headers._rawHeaders.get(key)
+        return headers._rawHeaders.get(key)  # type: ignore[arg-type]
     return headers.getRawHeaders(name)
 
 
@@ -135,7 +136,7 @@ class CelloChannel(HTTPChannel):
     def _close(self, answer: bytes | None) -> None:
         """Answer (or not) and close; a peer that will not read is aborted a little later."""
         self._phase = _DONE
-        transport = self.transport
+        transport: Any = self.transport
         if transport is None:
             return
         if answer is not None:
@@ -146,7 +147,7 @@ class CelloChannel(HTTPChannel):
 
     def _abort(self) -> None:
         self._abort_call = None
-        transport = self.transport
+        transport: Any = self.transport
         if transport is not None:
             transport.abortConnection()
 
@@ -157,7 +158,7 @@ class CelloChannel(HTTPChannel):
         if timer is not None and timer.active():
             timer.cancel()
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._phase = _DONE
         for call in (self._timer, self._abort_call):
             if call is not None and call.active():
@@ -275,13 +276,13 @@ class CelloChannel(HTTPChannel):
         half-close tells the client at once that the answer is complete; over TLS a
         half-close would end the TLS session under the client, so there is none.
         """
-        transport = self.transport
+        transport: Any = self.transport
         if transport is None or self._phase == _DONE:
             return
         self._phase = _REFUSED
         self.persistent = False
         transport.write(raw_response(status, detail, headers))
-        if ISSLTransport(transport, None) is None:
+        if not ISSLTransport.providedBy(transport):
             half_close = getattr(transport, "loseWriteConnection", None)
             if half_close is not None:
                 half_close()
@@ -360,11 +361,16 @@ if H2Connection is not None:
             # Twisted's body, building our stream class.
             from collections import deque
 
-            import priority
+            import priority  # type: ignore[import-untyped]
             from twisted.internet.defer import Deferred
 
             stream = CelloH2Stream(
-                event.stream_id, self, event.headers, self.requestFactory, self.site, self.factory
+                event.stream_id,
+                self,
+                event.headers,
+                self.requestFactory,  # type: ignore[attr-defined]
+                self.site,
+                self.factory,
             )
             self.streams[event.stream_id] = stream
             self._streamCleanupCallbacks[event.stream_id] = Deferred()
@@ -436,7 +442,7 @@ if H2Connection is not None:
             pass
 
 else:  # pragma: no cover
-    CelloH2Connection = None  # type: ignore[assignment,misc]
+    CelloH2Connection = None  # type: ignore[assignment,misc,method-assign]
 
 
 class CelloProtocol(_GenericHTTPChannelProtocol):
@@ -448,7 +454,7 @@ class CelloProtocol(_GenericHTTPChannelProtocol):
             if getattr(channel.transport, "negotiatedProtocol", None) == b"h2" and CelloH2Connection is not None:
                 self._switch_to_h2(channel)
             else:
-                self._negotiatedProtocol = b"http/1.1"
+                self._negotiatedProtocol = b"http/1.1"  # type: ignore[assignment]
         return self._channel.dataReceived(data)
 
     def _switch_to_h2(self, old: CelloChannel) -> None:
@@ -459,15 +465,15 @@ class CelloProtocol(_GenericHTTPChannelProtocol):
         transport = old.transport
         # The send loop runs on the Site's reactor; the idle timer on app.clock (callLater below).
         h2 = CelloH2Connection(reactor=getattr(self._site, "reactor", None))
-        h2.requestFactory = self._requestFactory
+        h2.requestFactory = self._requestFactory  # type: ignore[attr-defined]
         h2.site = self._site
         h2.factory = self._factory
         h2.timeOut = self._timeOut
-        h2.callLater = self._callLater
+        h2.callLater = self._callLater  # type: ignore[method-assign,assignment]
         self._channel = h2
         h2.makeConnection(transport)
         producer.registerProducer(h2, True)
-        self._negotiatedProtocol = b"h2"
+        self._negotiatedProtocol = b"h2"  # type: ignore[assignment]
 
     def connection_state(self) -> str:
         return self._channel.connection_state()

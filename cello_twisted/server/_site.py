@@ -79,11 +79,12 @@ class CelloRequest(server.Request):
         old = getattr(self, "content", None)
         if old is not None and not isinstance(old, _Discard):
             old.close()
-        self.content = _Discard()
+        self.content = _Discard()  # type: ignore[assignment]
         # The channel answers "Expect: 100-continue" right after gotLength; a refused
         # upload must not be invited.
         self.requestHeaders.removeHeader(b"expect")
-        self.channel.refuse_request(self, status, detail, headers)
+        channel: Any = self.channel  # a CelloChannel or a CelloH2Stream
+        channel.refuse_request(self, status, detail, headers)
 
 
 class GatedRequest(CelloRequest):
@@ -143,7 +144,7 @@ class CelloSite(server.Site):
         kwargs.setdefault("requestFactory", type("CelloSiteRequest", (base,), attrs))
         kwargs.setdefault("timeout", limits.keep_alive_timeout)  # HTTP/2's idle timer
         super().__init__(resource, **kwargs)
-        self._clock = clock if clock is not None else self.reactor
+        self._clock: Any = clock if clock is not None else self.reactor
         self.limits = limits
         self.backlog = limits.backlog
         self.displayTracebacks = False
