@@ -78,13 +78,6 @@ _TE_KEY = _stored_key(b"transfer-encoding")
 _DIRECT = _HOST_KEY is not None and _TE_KEY is not None
 
 
-def _header_values(headers: Headers, name: bytes, key: bytes | None) -> Any:
-    """One dict lookup on the hot path; Twisted's public getter if its storage changed."""
-    if _DIRECT:
-        return headers._rawHeaders.get(key)  # type: ignore[arg-type]
-    return headers.getRawHeaders(name)
-
-
 class CelloChannel(HTTPChannel):
     """HTTP/1.1 with SPEC_OPERATIONS §4's timeouts, limits and strictness.
 
@@ -174,11 +167,11 @@ class CelloChannel(HTTPChannel):
             if phase == _DONE:
                 return
             now = self._last = self.clock.seconds()
-            self._received = True
             if phase <= _HEADERS:
                 if phase == _IDLE:
                     self._phase = _HEADERS
                     self._mark = now
+                    self._received = True
                 # obs-fold (a line starting with SP/HT) is rare: scan the bytes, and check
                 # line by line only on connections where it may occur.
                 if (b"\n " in data or b"\n\t" in data or (data[0] in _FOLD and not self._buffer)) and (
@@ -186,9 +179,9 @@ class CelloChannel(HTTPChannel):
                 ):
                     self.lineReceived = self._line_checking_folds  # type: ignore[method-assign]
         _data_received(self, data)
-        if self.line_mode and self._phase <= _HEADERS:
-            if self._phase == _IDLE and (self._buffer or self.requests):
-                self._phase = _HEADERS  # a pipelined request parsed from the buffer
+        if self._buffer and self.line_mode and self._phase <= _HEADERS:
+            if self._phase == _IDLE:
+                self._phase = _HEADERS  # a partial pipelined request waits in the buffer
                 self._mark = self._last
             if b"\n" in self._buffer:  # a bare LF would wait for a CRLF that never comes
                 self._close(raw_response(400, "Lines must end with CRLF"))
@@ -219,13 +212,19 @@ class CelloChannel(HTTPChannel):
         # RFC 9112 rules Twisted is lenient about (SPEC_OPERATIONS §4 r12), then Twisted's own
         # handling, where the request's gotLength may refuse it (413, 503).
         headers = self.requests[-1].requestHeaders
-        hosts = _header_values(headers, b"host", _HOST_KEY)
+        if _DIRECT:  # two dict lookups on the hot path
+            raw = headers._rawHeaders
+            hosts = raw.get(_HOST_KEY)  # type: ignore[arg-type]
+            coded = raw.get(_TE_KEY) is not None  # type: ignore[arg-type]
+        else:
+            hosts = headers.getRawHeaders(b"host")
+            coded = headers.hasHeader(b"transfer-encoding")
         if hosts is None or len(hosts) != 1 or self._path[:1] != b"/":
             problem = self._host_or_target_problem(hosts)
             if problem is not None:
                 self._close(raw_response(400, problem))
                 return
-        if _header_values(headers, b"transfer-encoding", _TE_KEY) is not None:
+        if coded:
             codings = headers.getRawHeaders(b"transfer-encoding")
             if len(codings) > 1 or codings[0].lower() != b"chunked" or headers.hasHeader(b"content-length"):
                 self._close(raw_response(400, "Unsupported Transfer-Encoding"))
