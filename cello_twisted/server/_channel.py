@@ -127,7 +127,9 @@ class CelloChannel(HTTPChannel):
             self._close(raw_response(408, f"Request body stalled for more than {limits.body_timeout:g} s"))
 
     def _close(self, answer: bytes | None) -> None:
-        """Answer (or not) and close; a peer that will not read is aborted a little later."""
+        """Answer (or not) and close, once; a peer that will not read is aborted a little later."""
+        if self._phase == _DONE:
+            return
         self._phase = _DONE
         transport: Any = self.transport
         if transport is None:
@@ -290,7 +292,11 @@ class CelloChannel(HTTPChannel):
 
     def _linger_over(self) -> None:
         self._abort_call = None
-        if self.transport is not None:
+        if self.transport is None:
+            return
+        if self._phase == _DONE:  # closed already (body read to its end): abort if it still hangs on
+            self._abort_call = self.callLater(ABORT_AFTER, self._abort)
+        else:
             self._close(None)
 
     # -- for the graceful stop (SPEC_OPERATIONS §4 r10) -------------------------------------

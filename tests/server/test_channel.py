@@ -369,6 +369,9 @@ class BodyLimitTests(ChannelTestCase):
         conn.send(b"a" * 5000)  # read and dropped; then the connection closes with nothing unread
         self.assertTrue(conn.closing)
         self.assertEqual(self.calls, [])
+        self.clock.advance(3)  # the linger ends; a peer that never reads the answer is then cut off
+        self.clock.advance(6)
+        self.assertTrue(conn.transport.disconnected)
 
     def test_chunked_body_cut_when_it_passes_the_limit(self):
         """§2.17 r3: a chunked upload is answered 413 as soon as it exceeds the limit."""
