@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import socket
 import time
+from typing import Any
 
 import pytest
+from twisted.internet import reactor
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.error import ConnectionDone
@@ -444,8 +446,6 @@ class ListenLimitsTests(TestCase):
     def test_listen_takes_the_limits_and_a_backlog(self):
         """r7/r9: app.listen(endpoint, **limits) applies them to its connections; an endpoint string
         without backlog= listens with the default 1024 (or the given backlog)."""
-        from twisted.internet import reactor
-
         app = App()
         app.get("/")(lambda request: {"ok": True})
         port = yield app.listen("tcp:0:interface=127.0.0.1", header_timeout=0.3)
@@ -529,3 +529,55 @@ class Http2Tests(ChannelTestCase):
         self.assertTrue(any(isinstance(e, h2.events.StreamEnded) for e in events))
         self.clock.advance(5.1)
         self.assertTrue(conn.closing)
+
+
+@pytest.mark.live
+class LongLivedSheddingTests(TestCase):
+    timeout = 10
+
+    @inlineCallbacks
+    def test_websocket_and_sse_count_while_open(self):
+        """r6: an open WebSocket and an open SSE stream each hold a slot; when they close the slots free."""
+        from cello_twisted import SseStream
+
+        from ..realtime.live import LiveServer, raw_connect, wait_until, ws_connect
+
+        app = App(max_concurrent_requests=1)
+        app.get("/")(lambda request: {"ok": True})
+        never: Deferred = Deferred()
+
+        @app.websocket("/ws")
+        async def echo(ws):
+            async for message in ws:
+                await ws.send_text(message.text)
+
+        async def events():
+            yield "hello"
+            await never
+
+        app.get("/events")(lambda request: SseStream(events(), ping_interval=None))
+        server = LiveServer(self, app)
+
+        def get() -> Any:
+            return raw_connect(server, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+
+        client = yield ws_connect(server, "/ws")
+        refused = yield get()
+        yield wait_until(lambda: refused.lost.called, 2, "503 answer")
+        self.assertTrue(bytes(refused.data).startswith(b"HTTP/1.1 503 "), bytes(refused.data[:40]))
+        client.sendClose(1000)
+        yield client.closed.addTimeout(2, reactor)
+        ok = yield get()
+        yield wait_until(lambda: ok.lost.called, 2, "200 answer")
+        self.assertTrue(bytes(ok.data).startswith(b"HTTP/1.1 200 "), bytes(ok.data[:40]))
+
+        stream = yield raw_connect(server, b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        yield wait_until(lambda: b"hello" in stream.data, 2, "stream open")
+        refused = yield get()
+        yield wait_until(lambda: refused.lost.called, 2, "503 answer")
+        self.assertTrue(bytes(refused.data).startswith(b"HTTP/1.1 503 "))
+        stream.transport.loseConnection()
+        yield stream.lost
+        ok = yield get()
+        yield wait_until(lambda: ok.lost.called, 2, "200 answer")
+        self.assertTrue(bytes(ok.data).startswith(b"HTTP/1.1 200 "))
