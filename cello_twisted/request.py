@@ -162,10 +162,7 @@ class Request:
     @property
     def cookies(self) -> dict[str, str]:
         if self._cookies is None:
-            self._cookies = {
-                k.decode("latin-1"): v.decode("latin-1")
-                for k, v in self.raw.received_cookies.items()
-            }
+            self._cookies = first_cookies(self.raw.requestHeaders.getRawHeaders(b"cookie"))
         return self._cookies
 
     @property
@@ -309,10 +306,43 @@ class Request:
         return f"<Request {self.method} {self.path}>"
 
 
+def first_cookies(lines: list[bytes] | None) -> dict[str, str]:
+    """Cookie name -> value where the first occurrence wins (SPEC_OPERATIONS §11 r2).
+
+    Twisted's ``received_cookies`` keeps the last duplicate; browsers send the most
+    specific (and oldest) cookie first (RFC 6265 §5.4), so the first one is the real one.
+    Same tokenising as Twisted's ``parseCookies``: ``;``-separated ``name=value`` pairs.
+    """
+    cookies: dict[str, str] = {}
+    if lines:
+        for line in lines:
+            for pair in line.split(b";"):
+                name, sep, value = pair.lstrip().partition(b"=")
+                if sep:
+                    cookies.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return cookies
+
+
+def valid_ip(text: str) -> str | None:
+    """``text`` as a normalised IPv4/IPv6 address, or None when it is not one."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
 class TrustedProxies:
-    """Decides whether a peer may set ``X-Forwarded-For`` / ``X-Real-IP`` (SPEC §2.2 r2)."""
+    """Decides which peers may set ``X-Forwarded-For`` / ``X-Real-IP`` (SPEC_OPERATIONS §11 r1).
+
+    ``X-Forwarded-For`` is walked right to left (the right-most entry was added by the
+    nearest proxy), skipping trusted proxies; the first untrusted valid address is the
+    client. An invalid entry stops the walk at the last trusted hop, so a client can
+    never pick its own address by prepending entries.
+    """
 
     def __init__(self, proxies: Any) -> None:
+        if isinstance(proxies, str):
+            proxies = [proxies]
         self.any = False
         self.networks: list[Any] = []
         for item in proxies or ():
@@ -327,21 +357,44 @@ class TrustedProxies:
 
     def trusts(self, ip: str) -> bool:
         if self.any:
-            return True
+            return valid_ip(ip) is not None
         try:
             addr = ipaddress.ip_address(ip)
         except ValueError:
             return False
-        return any(addr in net for net in self.networks)
+        return self._trusts_address(addr)
+
+    def _trusts_address(self, addr: Any) -> bool:
+        if self.any:
+            return True
+        mapped = getattr(addr, "ipv4_mapped", None)  # ::ffff:10.0.0.1 on a dual-stack socket
+        return any(addr in net or (mapped is not None and mapped in net) for net in self.networks)
 
     def client_ip(self, request: Request) -> str:
         peer = request.peer_ip()
         if not self.enabled or not self.trusts(peer):
             return peer
-        forwarded = request.headers.get("x-forwarded-for")
-        if forwarded:
-            first = forwarded.split(",")[0].strip()
-            if first:
-                return first
-        real = request.headers.get("x-real-ip")
-        return real.strip() if real else peer
+        headers = request.raw.requestHeaders
+        lines = headers.getRawHeaders(b"x-forwarded-for")
+        if lines:
+            entries = [e.strip() for line in lines for e in line.decode("latin-1").split(",")]
+            return self.walk([e for e in entries if e], valid_ip(peer) or peer)
+        real = headers.getRawHeaders(b"x-real-ip")
+        if real:
+            ip = valid_ip(real[0].decode("latin-1").strip())
+            if ip is not None:
+                return ip
+        return peer
+
+    def walk(self, entries: list[str], peer: str) -> str:
+        """The client address from ``X-Forwarded-For`` entries (left to right) sent by ``peer``."""
+        last_trusted = peer
+        for entry in reversed(entries):
+            try:
+                addr = ipaddress.ip_address(entry)
+            except ValueError:
+                return last_trusted  # an invalid entry: nothing left of it can be believed
+            if not self._trusts_address(addr):
+                return str(addr)
+            last_trusted = str(addr)
+        return last_trusted  # every hop trusted: the left-most one
