@@ -25,6 +25,7 @@ class App(RouteTable):
         trusted_proxies: peers (IPs, CIDRs or ``"*"``) allowed to set X-Forwarded-For.
         clock: an ``IReactorTime`` for every time-based feature; defaults to the reactor.
         strict_secrets: refuse short secrets in every environment, not only production.
+        max_form_fields: urlencoded or multipart bodies with more fields get 400.
     """
 
     def __init__(
@@ -34,12 +35,18 @@ class App(RouteTable):
         trusted_proxies: Sequence[str] = (),
         clock: Any = None,
         strict_secrets: bool = False,
+        max_form_fields: int = 1000,
     ) -> None:
         super().__init__()
         self.max_body_size = max_body_size
         self.trusted_proxies = TrustedProxies(trusted_proxies)
         self._clock = clock
         self.strict_secrets = strict_secrets
+        if isinstance(max_form_fields, bool) or not isinstance(max_form_fields, int) or max_form_fields < 1:
+            from .errors import ConfigError
+
+            raise ConfigError(f"App.max_form_fields must be an int >= 1, not {max_form_fields!r}")
+        self.max_form_fields = max_form_fields
         self.state = SimpleNamespace()
         self.env = "development"
         self.debug = False

@@ -9,13 +9,17 @@ from collections.abc import Generator, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
+from multipart import MultipartError, MultipartSegment, ParserLimitReached, PushMultipartParser, parse_options_header
 
 from .errors import BadRequestError
 
 SPOOL_THRESHOLD = 1024 * 1024  # SPEC §2.17 r2: larger files go to a temporary file
 _READ = 64 * 1024
-_MAX_PARTS = 1000
+MAX_FORM_FIELDS = 1000  # default of App(max_form_fields=), SPEC_OPERATIONS §11 r4
+TOO_MANY = "too many form fields"
+#: Form bodies larger than this are parsed in a thread before the handler runs, so a
+#: slow body (e.g. megabytes of %-escapes) never holds the reactor (SPEC_OPERATIONS §11 r4).
+PREFETCH_BYTES = 256 * 1024
 
 
 class UploadedFile:
@@ -143,18 +147,56 @@ def base_name(filename: str) -> str:
 
 def parse_form(request: Any) -> FormData:
     """Parse ``request``'s body by its Content-Type (SPEC §2.17 r1); other types -> empty."""
+    form = parse_form_body(request)
+    if form.file_count():
+        _cleanup_after(request, form)
+    return form
+
+
+def parse_form_body(request: Any) -> FormData:
+    """``parse_form`` without touching Twisted (safe in a worker thread)."""
     content_type = request.content_type or ""
     mime, options = parse_options_header(content_type)
+    max_fields = getattr(request.app, "max_form_fields", MAX_FORM_FIELDS)
     if mime == "application/x-www-form-urlencoded":
-        return _urlencoded(request.body(), options.get("charset") or "utf-8")
+        return _urlencoded(request.body(), options.get("charset") or "utf-8", max_fields)
     if mime == "multipart/form-data":
-        form = _multipart(request, options.get("boundary") or "")
-        _cleanup_after(request, form)
-        return form
+        return _multipart(request, options.get("boundary") or "", max_fields)
     return FormData()
 
 
-def _urlencoded(body: bytes, charset: str) -> FormData:
+def prefetch_form(request: Any) -> Any:
+    """A Deferred that parses a large form body off the reactor thread, or None.
+
+    Bodies under ``PREFETCH_BYTES`` (nearly all) are left to the lazy ``request.form()``.
+    The result, or the error ``request.form()`` will raise, is cached on the request.
+    """
+    if not (request.is_form() or request.is_multipart()):
+        return None
+    size = request.content_length
+    if size is None:
+        content = request.raw.content
+        size = len(content.getbuffer()) if hasattr(content, "getbuffer") else PREFETCH_BYTES + 1
+    if size <= PREFETCH_BYTES:
+        return None
+
+    def parse() -> Any:
+        try:
+            return parse_form_body(request)
+        except Exception as exc:  # noqa: BLE001 - re-raised by request.form(), where the handler asks
+            return exc
+
+    def store(form: Any) -> None:
+        if isinstance(form, FormData) and form.file_count():
+            _cleanup_after(request, form)
+        request.cache_form(form)
+
+    return request.app.run_blocking(parse).addCallback(store)
+
+
+def _urlencoded(body: bytes, charset: str, max_fields: int = MAX_FORM_FIELDS) -> FormData:
+    if body.count(b"&") >= max_fields:  # counted before parsing: a hostile body fails fast
+        raise BadRequestError(TOO_MANY)
     try:
         text = body.decode(charset)
         pairs = parse_qsl(text, keep_blank_values=True, encoding=charset, errors="strict")
@@ -175,14 +217,14 @@ def _chunks(request: Any) -> Iterable[bytes]:
         yield data
 
 
-def _multipart(request: Any, boundary: str) -> FormData:
+def _multipart(request: Any, boundary: str, max_fields: int = MAX_FORM_FIELDS) -> FormData:
     if not boundary or len(boundary) > 70:
         raise BadRequestError("multipart/form-data needs a valid boundary")
     fields: list[tuple[str, str]] = []
     files: list[UploadedFile] = []
     part: _Part | None = None
     try:
-        with PushMultipartParser(boundary, max_segment_count=_MAX_PARTS) as parser:
+        with PushMultipartParser(boundary, max_segment_count=max_fields) as parser:
             for chunk in [*_chunks(request), b""]:
                 for event in parser.parse(chunk):
                     if isinstance(event, MultipartSegment):
@@ -199,6 +241,8 @@ def _multipart(request: Any, boundary: str) -> FormData:
             upload._discard()
         if part is not None:
             part.abandon()
+        if isinstance(exc, ParserLimitReached) and "segment count" in str(exc):
+            raise BadRequestError(TOO_MANY) from None
         raise BadRequestError(f"Malformed multipart body: {exc}") from None
     except BaseException:
         for upload in files:

@@ -223,11 +223,18 @@ class Request:
         return self._json
 
     def form(self) -> Any:
-        if self._form is None:
+        form = self._form
+        if form is None:
             from .forms import parse_form
 
-            self._form = parse_form(self)
-        return self._form
+            form = self._form = parse_form(self)
+        elif isinstance(form, Exception):  # a prefetched parse that failed
+            raise form
+        return form
+
+    def cache_form(self, form: Any) -> None:
+        """Keep a form parsed ahead of the handler (or the error its parse raised)."""
+        self._form = form
 
     def files(self) -> list[Any]:
         return self.form().all_files()

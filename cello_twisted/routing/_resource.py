@@ -7,10 +7,12 @@ from typing import Any
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
+from ..forms import prefetch_form
 from ..wire._writer import write_response
 from ..request import Request
 
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
+_BODY_METHODS = frozenset((b"POST", b"PUT", b"PATCH", b"DELETE"))
 
 
 class AppResource(Resource):
@@ -69,6 +71,11 @@ class AppResource(Resource):
         request.route = route
         if values:
             request.params = dict(zip(route.param_names, values, strict=False))
+        if twreq.method in _BODY_METHODS:
+            parsing = prefetch_form(request)
+            if parsing is not None:  # a large form body: parsed off the reactor first
+                chain = route.chain
+                return write_response(request, parsing.addCallback(lambda _: chain(request)))
         return write_response(request, route.chain(request))
 
     def getChildWithDefault(self, path: bytes, request: Any) -> Any:  # pragma: no cover - leaf
