@@ -12,6 +12,7 @@ from typing import Any
 from .._secrets import MIN_CSRF_SECRET, check_secret, secret_bytes
 from ..errors import HTTPError
 from ._chain import then
+from ._csrf_binding import SessionBinding, find_sessions
 from ._util import any_path_matches, is_preflight
 
 __all__ = ["CsrfConfig", "Csrf"]
@@ -69,13 +70,28 @@ class CsrfConfig:
 
 
 class Csrf:
-    """Refuses unsafe requests whose submitted token does not equal the cookie token."""
+    """Refuses unsafe requests whose submitted token does not equal the cookie token.
+
+    With sessions enabled, tokens are bound to the session (SPEC_OPERATIONS §11 r3):
+    a visitor with a session must submit a token issued to that session; one without
+    gets a double-submit token, re-bound (new cookie) once a session is created.
+    """
 
     native = True
 
     def __init__(self, config: CsrfConfig | None = None) -> None:
         self.config = config if config is not None else CsrfConfig()
         self._header = self.config.header_name.lower().encode("latin-1")
+        self._binding_app: Any = None
+        self._binding: SessionBinding | None = None
+
+    def _binding_for(self, app: Any) -> SessionBinding | None:
+        """The session binding for ``app`` (None without sessions), found once per app."""
+        if self._binding_app is not app:
+            sessions = find_sessions(app)
+            self._binding = None if sessions is None else SessionBinding(sessions, self.config.secret)
+            self._binding_app = app
+        return self._binding
 
     def secret_problems(self) -> list[str]:
         return self.config.secret_problems()
@@ -115,6 +131,9 @@ class Csrf:
     def __call__(self, request: Any, call_next: Any) -> Any:
         if request.method == "OPTIONS" and is_preflight(request):
             return call_next(request)
+        binding = self._binding_for(request.app)
+        if binding is not None:
+            return self._bound(request, call_next, binding)
         config = self.config
         cookie = request.cookies.get(config.cookie_name)
         cookie_ok = self.is_valid(cookie)
@@ -152,6 +171,57 @@ class Csrf:
                 samesite=config.same_site,
             )
         return resp
+
+
+    # -- with sessions: tokens bound to the session --------------------------------------
+
+    def _bound(self, request: Any, call_next: Any, binding: SessionBinding) -> Any:
+        config = self.config
+        cookie = request.cookies.get(config.cookie_name)
+        if request.method not in config.safe_methods and not (
+            config.exempt_paths and any_path_matches(config.exempt_paths, request.path)
+        ):
+            submitted = self._submitted(request)
+            sid = binding.incoming_id(request)
+            if sid is not None:
+                ok = binding.valid(submitted, sid)
+            else:  # no session yet: the double-submit rules
+                ok = (
+                    self.is_valid(cookie)
+                    and self.is_valid(submitted)
+                    and hmac.compare_digest(submitted.encode("utf-8"), cookie.encode("utf-8"))  # type: ignore[union-attr]
+                )
+            if not ok:
+                raise HTTPError(403, FAILED)
+        issued: list[tuple[str, str | None]] = []
+
+        def fits(token: Any, sid: str | None) -> bool:
+            return binding.valid(token, sid) if sid is not None else self.is_valid(token)
+
+        def token() -> str:
+            sid = binding.outgoing_id(request)
+            if issued and issued[0][1] == sid:
+                return issued[0][0]
+            if fits(cookie, sid):
+                return cookie  # type: ignore[return-value]
+            fresh = binding.token(sid) if sid is not None else self.new_token()
+            issued[:] = [(fresh, sid)]
+            return fresh
+
+        request.state["csrf_token"] = token
+
+        def finish(resp: Any) -> Any:
+            if not issued and cookie is None:
+                return resp  # this client never used CSRF: nothing to (re-)bind
+            sid = binding.outgoing_id(request)
+            if issued and issued[0][1] == sid:
+                return self._finish(resp, [issued[0][0]])
+            if fits(cookie, sid):
+                return resp
+            # The session was created, changed or ended: re-bind the cookie token.
+            return self._finish(resp, [binding.token(sid) if sid is not None else self.new_token()])
+
+        return then(call_next(request), finish)
 
 
 def _form_value(request: Any, field: str) -> str | None:

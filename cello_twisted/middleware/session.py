@@ -11,7 +11,7 @@ from ..stores.sessions import MemorySessionStore
 from ..stores.tokens import MemoryTokenBlacklist
 from ._chain import then
 from ._session_data import Session, new_session_id
-from ._session_seal import Sealer
+from ._session_seal import Sealer, derive_key
 from ._util import is_preflight
 
 __all__ = ["SessionConfig", "Sessions", "Session"]
@@ -19,6 +19,7 @@ __all__ = ["SessionConfig", "Sessions", "Session"]
 _SAME_SITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
 _BAD_NAME_CHARS = set(' \t\r\n;,="()<>@:\\/[]?{}')
 _REVOKED_PREFIX = "session:"
+CSRF_INFO = b"cello_twisted.csrf.v1"
 
 
 class SessionConfig:
@@ -148,6 +149,33 @@ class Sessions:
             ):
                 store.clock = clock
 
+    # -- used by Csrf ------------------------------------------------------------------
+
+    def csrf_keys(self) -> list[bytes]:
+        """Keys for session-bound CSRF tokens, derived from the session secrets (newest first)."""
+        return [derive_key(secret, CSRF_INFO) for secret in self.config.secrets]
+
+    def incoming_id(self, request: Any) -> str | None:
+        """The id of the session ``request`` carries: the loaded one, else the sealed cookie's."""
+        context = request.context
+        if "session" in context:
+            session = context["session"]
+            return None if session.new else session.id
+        value = request.cookies.get(self.cookie_name)
+        opened = self._sealer.open(value, self.cookie_name) if value else None
+        if opened is None:
+            return None
+        if self._clock is None:
+            self._bind(request.app.clock)
+        payload = self._valid(opened[0], self._clock.seconds())
+        return None if payload is None else payload["id"]
+
+    @staticmethod
+    def outgoing_id(request: Any) -> str | None:
+        """The id the session will have once this response is sent (None: no session)."""
+        session = request.context.get("session")
+        return None if session is None else session.commit_id()
+
     # -- used by Session ------------------------------------------------------------
 
     def envelope(self, sid: str, now: float, data: dict[str, Any] | None) -> dict[str, Any]:
@@ -241,6 +269,8 @@ class Sessions:
             if carried:
                 self._cookie(resp, "", max_age=0, expires=0)
             return resp
+        if session.new and not session.data:
+            return resp  # anonymous and nothing written: no cookie, no store entry (§11 r6)
         if session.id is None:
             session.id = new_session_id()
         now = self._clock.seconds()
