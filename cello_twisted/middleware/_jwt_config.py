@@ -70,6 +70,8 @@ class JwtConfig:
         leeway: clock skew allowed on ``exp``/``nbf``, seconds.
         public_key, private_key: PEM keys for RS*/ES* (alternative to ``secret``).
         blacklist: revocation store (``add(key, expires_at)``, ``contains(key)``).
+        cache_max_bytes: token text the verified-token cache may hold (tokens over
+            8 KiB are never cached); 0 turns the cache off.
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class JwtConfig:
         public_key: Any = None,
         private_key: Any = None,
         blacklist: Any = None,
+        cache_max_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         if not isinstance(algorithm, str) or algorithm.upper() not in ALGORITHMS:
             raise ValueError(
@@ -112,6 +115,11 @@ class JwtConfig:
         self.header_name = header_name
         self.header_prefix = header_prefix or ""
         self.blacklist = blacklist
+        if isinstance(cache_max_bytes, bool) or not isinstance(cache_max_bytes, int) or cache_max_bytes < 0:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"JwtConfig.cache_max_bytes must be an int >= 0, not {cache_max_bytes!r}")
+        self.cache_max_bytes = cache_max_bytes
         self.secret_problem: str | None = None
         self.signing_key: Any = None
         self.verifying_key: Any = None
