@@ -140,6 +140,23 @@ class Sessions:
             "session cleared in one worker can still be replayed in another (use the Redis stores)"
         )
 
+    def durability_warning(self) -> str | None:
+        """Production start-up warning when revoked ids live in process memory (§11 r7).
+
+        Not needed with a shared store (e.g. Redis): there ``clear()`` deletes the data,
+        so a replayed cookie reads empty whatever the revocation set remembers.
+        """
+        if not isinstance(self.revocations, MemoryTokenBlacklist):
+            return None
+        if self.store is not None and not isinstance(self.store, MemorySessionStore):
+            return None
+        return (
+            "Sessions keeps revoked session ids in process memory: revocations are lost on restart "
+            "and kept per worker, so a logged-out session cookie is accepted again after a restart "
+            "or by another worker; use SessionConfig(store=RedisSessionStore(...)) or "
+            "SessionConfig(revocations=RedisTokenBlacklist(...))"
+        )
+
     def _bind(self, clock: Any) -> None:
         self._clock = clock
         for store in (self.store, self.revocations):
