@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import SimpleNamespace
 from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 
-from .routing._table import RouteSpec, RouteTable
 from .middleware._chain import AfterRequest, BeforeRequest
 from .request import TrustedProxies
 from .routing._pattern import join_paths, parse_pattern
+from .routing._table import RouteSpec, RouteTable
 
 _EVENTS = ("startup", "shutdown")
 
@@ -222,6 +222,20 @@ class App(RouteTable):
             return deferToThread(fn, *args, **kwargs)
         return maybeDeferred(fn, *args, **kwargs)
 
+    def cooperate(self, steps: Iterator[Any]) -> Deferred:
+        """Run ``steps`` (an iterator doing a little work per item) between reactor events.
+
+        Fires when the iterator is exhausted. Runs inline when no reactor runs (and
+        under the in-memory test client), like ``run_blocking``.
+        """
+        from twisted.internet import reactor
+
+        if getattr(reactor, "running", False) and not getattr(self, "_inline_blocking", False):
+            from twisted.internet.task import cooperate
+
+            return cooperate(steps).whenDone()
+        return maybeDeferred(_exhaust, steps)
+
     # -- serving -------------------------------------------------------------
 
     def resource(self) -> Any:
@@ -248,6 +262,11 @@ class App(RouteTable):
         from .testing._client import TestClient
 
         return TestClient(self, **kwargs)
+
+
+def _exhaust(steps: Iterator[Any]) -> None:
+    for _ in steps:
+        pass
 
 
 def _secret_problems_of(middleware: Any) -> list[str]:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 import shutil
 import tempfile
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_to_bytes
 
-from multipart import MultipartError, MultipartSegment, ParserLimitReached, PushMultipartParser, parse_options_header
+from multipart import (
+    MultipartError,
+    MultipartSegment,
+    ParserLimitReached,
+    PushMultipartParser,
+    parse_options_header,
+)
 
 from .errors import BadRequestError
 
@@ -17,8 +24,8 @@ SPOOL_THRESHOLD = 1024 * 1024  # SPEC §2.17 r2: larger files go to a temporary 
 _READ = 64 * 1024
 MAX_FORM_FIELDS = 1000  # default of App(max_form_fields=), SPEC_OPERATIONS §11 r4
 TOO_MANY = "too many form fields"
-#: Form bodies larger than this are parsed in a thread before the handler runs, so a
-#: slow body (e.g. megabytes of %-escapes) never holds the reactor (SPEC_OPERATIONS §11 r4).
+#: Urlencoded bodies larger than this are decoded in slices before the handler runs, so
+#: a slow body (megabytes of %-escapes) never holds the reactor (SPEC_OPERATIONS §11 r4).
 PREFETCH_BYTES = 256 * 1024
 
 
@@ -147,51 +154,93 @@ def base_name(filename: str) -> str:
 
 def parse_form(request: Any) -> FormData:
     """Parse ``request``'s body by its Content-Type (SPEC §2.17 r1); other types -> empty."""
-    form = parse_form_body(request)
-    if form.file_count():
-        _cleanup_after(request, form)
-    return form
-
-
-def parse_form_body(request: Any) -> FormData:
-    """``parse_form`` without touching Twisted (safe in a worker thread)."""
     content_type = request.content_type or ""
     mime, options = parse_options_header(content_type)
     max_fields = getattr(request.app, "max_form_fields", MAX_FORM_FIELDS)
     if mime == "application/x-www-form-urlencoded":
         return _urlencoded(request.body(), options.get("charset") or "utf-8", max_fields)
     if mime == "multipart/form-data":
-        return _multipart(request, options.get("boundary") or "", max_fields)
+        form = _multipart(request, options.get("boundary") or "", max_fields)
+        _cleanup_after(request, form)
+        return form
     return FormData()
 
 
 def prefetch_form(request: Any) -> Any:
-    """A Deferred that parses a large form body off the reactor thread, or None.
+    """A Deferred parsing a large urlencoded body in slices between other events, or None.
 
-    Bodies under ``PREFETCH_BYTES`` (nearly all) are left to the lazy ``request.form()``.
-    The result, or the error ``request.form()`` will raise, is cached on the request.
+    Percent-decoding megabytes takes long enough to stall every other connection of
+    the worker, so bodies over ``PREFETCH_BYTES`` are decoded a slice at a time before
+    the handler runs; the result (or the error ``request.form()`` will raise) is cached
+    on the request. Smaller bodies, multipart (already incremental) and charsets that
+    are not ASCII-compatible keep the lazy parse.
     """
-    if not (request.is_form() or request.is_multipart()):
+    if not request.is_form():
         return None
     size = request.content_length
-    if size is None:
-        content = request.raw.content
-        size = len(content.getbuffer()) if hasattr(content, "getbuffer") else PREFETCH_BYTES + 1
-    if size <= PREFETCH_BYTES:
+    if size is None or size <= PREFETCH_BYTES:
         return None
+    charset = parse_options_header(request.content_type or "")[1].get("charset") or "utf-8"
+    try:
+        if codecs.lookup(charset).name not in _ASCII_COMPATIBLE:
+            return None
+    except LookupError:
+        return None
+    out: list[FormData] = []
+    steps = _urlencoded_steps(request.body(), charset, getattr(request.app, "max_form_fields", MAX_FORM_FIELDS), out)
+    return request.app.cooperate(steps).addCallbacks(
+        lambda _: request.cache_form(out[0]), lambda failure: request.cache_form(failure.value)
+    )
 
-    def parse() -> Any:
-        try:
-            return parse_form_body(request)
-        except Exception as exc:  # noqa: BLE001 - re-raised by request.form(), where the handler asks
-            return exc
 
-    def store(form: Any) -> None:
-        if isinstance(form, FormData) and form.file_count():
-            _cleanup_after(request, form)
-        request.cache_form(form)
+_ASCII_COMPATIBLE = frozenset({"utf-8", "ascii", "iso8859-1", "cp1252", "latin-1"})
+_SLICE = 32 * 1024  # bytes of escapes decoded per step (a few ms at most)
 
-    return request.app.run_blocking(parse).addCallback(store)
+
+def _urlencoded_steps(body: bytes, charset: str, max_fields: int, out: list[FormData]) -> Iterator[None]:
+    """``parse_qsl(keep_blank_values=True)`` of ``body``, yielding between slices.
+
+    Decodes with ``urllib.parse.unquote_to_bytes``; a slice never ends inside a
+    ``%XX`` escape, so the result equals decoding the whole field at once.
+    """
+    if body.count(b"&") >= max_fields:
+        raise BadRequestError(TOO_MANY)
+    try:
+        body.decode(charset)  # what parse_qsl would refuse, refused here too
+    except (UnicodeDecodeError, LookupError):
+        raise BadRequestError("Form body is not valid urlencoded text") from None
+    yield None
+    pairs: list[tuple[str, str]] = []
+    for chunk in body.split(b"&"):
+        if not chunk:
+            continue
+        name, _, value = chunk.partition(b"=")
+        decoded: list[str] = []
+        for raw in (name, value):
+            pieces: list[bytes] = []
+            for piece in _unquoted_slices(raw.replace(b"+", b" ")):
+                pieces.append(piece)
+                yield None
+            try:
+                decoded.append(b"".join(pieces).decode(charset))
+            except UnicodeDecodeError:
+                raise BadRequestError("Form body is not valid urlencoded text") from None
+        pairs.append((decoded[0], decoded[1]))
+    out.append(FormData(pairs))
+
+
+def _unquoted_slices(raw: bytes) -> Iterator[bytes]:
+    start, end_of = 0, len(raw)
+    while True:
+        end = min(start + _SLICE, end_of)
+        if end < end_of:
+            cut = raw.rfind(b"%", end - 2, end)  # never split an escape across slices
+            if cut > start:
+                end = cut
+        yield unquote_to_bytes(raw[start:end])
+        if end >= end_of:
+            return
+        start = end
 
 
 def _urlencoded(body: bytes, charset: str, max_fields: int = MAX_FORM_FIELDS) -> FormData:

@@ -8,8 +8,8 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
 from ..forms import prefetch_form
-from ..wire._writer import write_response
 from ..request import Request
+from ..wire._writer import write_response
 
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
 _BODY_METHODS = frozenset((b"POST", b"PUT", b"PATCH", b"DELETE"))
