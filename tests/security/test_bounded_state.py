@@ -67,15 +67,15 @@ class NonFiniteClaimTests(SynchronousTestCase):
         payloads = [
             '{"sub": "a", "exp": NaN}',
             '{"sub": "a", "exp": Infinity}',
-            '{"sub": "a", "exp": 1%s}' % ("0" * 400),
-            '{"sub": "a", "exp": %d, "nbf": -Infinity}' % later,
-            '{"sub": "a", "exp": %d, "iat": NaN}' % later,
+            '{"sub": "a", "exp": 1' + "0" * 400 + "}",
+            f'{{"sub": "a", "exp": {later}, "nbf": -Infinity}}',
+            f'{{"sub": "a", "exp": {later}, "iat": NaN}}',
         ]
         for payload in payloads:
             resp = client.get("/me", headers=bearer(_raw_token(payload)))
             self.assertEqual(resp.status_code, 401, payload)
             self.assertIn("invalid_claims", resp.headers.get("WWW-Authenticate"))
-        ok = client.get("/me", headers=bearer(_raw_token('{"sub": "a", "exp": %d, "iat": %d}' % (later, EPOCH))))
+        ok = client.get("/me", headers=bearer(_raw_token(f'{{"sub": "a", "exp": {later}, "iat": {EPOCH}}}')))
         self.assertEqual(ok.status_code, 200)
 
     def test_deeply_nested_header_is_401_not_500(self) -> None:
