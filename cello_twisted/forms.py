@@ -178,7 +178,10 @@ def prefetch_form(request: Any) -> Any:
     if not request.is_form():
         return None
     size = request.content_length
-    if size is None or size <= PREFETCH_BYTES:
+    if size is None:  # chunked: measure what was received
+        content = request.raw.content
+        size = 0 if content is None else content.seek(0, 2)
+    if size <= PREFETCH_BYTES:
         return None
     charset = parse_options_header(request.content_type or "")[1].get("charset") or "utf-8"
     try:

@@ -93,6 +93,26 @@ class FieldLimitTests(SynchronousTestCase):
         self.assertEqual(client.post("/ignore", data=too_many, headers=URLENCODED).json(), {"ok": True})
 
 
+    def test_chunked_large_body_is_parsed_ahead_too(self) -> None:
+        """Without Content-Length (chunked), a large urlencoded body is still decoded in slices up front."""
+        import io
+
+        from twisted.web.test.requesthelper import DummyRequest
+
+        from cello_twisted.forms import prefetch_form
+
+        raw = DummyRequest([b"form"])
+        raw.method = b"POST"
+        raw.requestHeaders.setRawHeaders(b"content-type", [b"application/x-www-form-urlencoded"])
+        raw.content = io.BytesIO(_urlencoded(300, "%41" * 400))
+        request = Request(raw, make_app(), "POST", "/form")
+        parsing = prefetch_form(request)
+        self.assertIsNotNone(parsing)
+        self.successResultOf(parsing)
+        form = request.form()
+        self.assertEqual((form.field_count(), form.get("f7")), (300, "A" * 400))
+
+
 LIVE_APP = '''
 import os
 from cello_twisted import App
