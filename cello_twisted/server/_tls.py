@@ -113,7 +113,12 @@ def _apply_policy(ctx: Any) -> None:
     set_groups = getattr(Binding.lib, "SSL_CTX_set1_curves_list", None)
     handle = getattr(ctx, "_context", None)  # pyOpenSSL has no public setter for groups
     if set_groups is None or handle is None or set_groups(handle, CURVES.encode("ascii")) != 1:
-        raise TlsError(f"cannot restrict TLS key-exchange groups to {CURVES} with this OpenSSL")
+        from twisted.logger import Logger
+
+        Logger(namespace="cello_twisted.server").warn(
+            "this OpenSSL cannot restrict TLS key-exchange groups to {curves}: using its defaults",
+            curves=CURVES,
+        )
 
 
 def h2_available() -> bool:
