@@ -73,7 +73,7 @@ class AppResource(Resource):
             request.params = dict(zip(route.param_names, values, strict=False))
         if twreq.method in _BODY_METHODS:
             parsing = prefetch_form(request)
-            if parsing is not None:  # a large form body: parsed off the reactor first
+            if parsing is not None:  # a large urlencoded body: decoded in slices first
                 chain = route.chain
                 return write_response(request, parsing.addCallback(lambda _: chain(request)))
         return write_response(request, route.chain(request))
