@@ -363,8 +363,8 @@ class TrustedProxies:
         return self.enabled
 
     def trusts(self, ip: str) -> bool:
-        if self.any:
-            return valid_ip(ip) is not None
+        if self.any:  # every peer, a UNIX-socket proxy ("unknown") included
+            return True
         try:
             addr = ipaddress.ip_address(ip)
         except ValueError:

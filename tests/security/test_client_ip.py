@@ -106,6 +106,16 @@ class ForwardedForTests(SynchronousTestCase):
         self.assertEqual(Request(raw, app, "GET", "/ip").client_ip, "203.0.113.3")
 
 
+    def test_star_trusts_a_unix_socket_proxy(self) -> None:
+        """Behind nginx on a UNIX socket (no peer IP), "*" still reads X-Forwarded-For."""
+        from twisted.internet.address import UNIXAddress
+
+        raw = DummyRequest([b"ip"])
+        raw.client = UNIXAddress(b"/run/app.sock")
+        raw.requestHeaders.setRawHeaders(b"x-forwarded-for", [b"203.0.113.4"])
+        self.assertEqual(Request(raw, make_app(trusted_proxies="*"), "GET", "/ip").client_ip, "203.0.113.4")
+
+
 class RateLimitKeyTests(SynchronousTestCase):
     def test_limiter_keys_on_the_walked_client_ip(self) -> None:
         """Spoofed left-most entries do not give a client fresh rate-limit counters."""
