@@ -9,10 +9,10 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 
-from .routing._table import RouteSpec, RouteTable
 from .middleware._chain import AfterRequest, BeforeRequest
 from .request import TrustedProxies
 from .routing._pattern import join_paths, parse_pattern
+from .routing._table import RouteSpec, RouteTable
 
 _EVENTS = ("startup", "shutdown")
 

@@ -28,6 +28,12 @@ def _raiser(exc: UnauthorizedError | None) -> Callable[[], Any]:
     return getter
 
 
+def _on_feature_path(request: Any) -> bool:
+    """Paths added by features (OpenAPI, docs, health, metrics) are skipped paths."""
+    route = request.route
+    return route is not None and route.spec.feature_path
+
+
 class JwtAuth(TokenService):
     """Verifies ``Authorization: Bearer <token>`` and exposes the claims.
 
@@ -152,8 +158,10 @@ class JwtAuth(TokenService):
 
     def _without(self, request: Any, call_next: Any, exc: UnauthorizedError | None) -> Any:
         """No valid token: 401 in strict mode, else proceed with no claims."""
-        if self.required and not (
-            self.skip_paths and any_path_matches(self.skip_paths, request.path)
+        if (
+            self.required
+            and not (self.skip_paths and any_path_matches(self.skip_paths, request.path))
+            and not _on_feature_path(request)
         ):
             raise exc if exc is not None else UnauthorizedError("Authentication required")
         request.state["jwt_claims"] = _raiser(exc)

@@ -7,10 +7,10 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from ..wire._headers import wire_name
 from ..errors import HTTPError
 from ..response import Response, error_response
 from ..stores.ratelimit import MemoryRateLimitStore, RateLimitResult
+from ..wire._headers import wire_name
 from ._chain import ErrorHandler, Link, is_deferred, recover, then
 from ._util import any_path_matches, is_preflight
 
@@ -111,6 +111,7 @@ class RateLimit:
     """
 
     native = True
+    feature_path_exempt = True  # never on OpenAPI/docs/health/metrics paths (SPEC_OPERATIONS principles)
 
     def __init__(self, config: RateLimitConfig, *, route_level: bool = False, name: str | None = None) -> None:
         if not isinstance(config, RateLimitConfig):

@@ -14,10 +14,10 @@ from typing import Any
 from twisted.internet.defer import Deferred
 
 from .. import _json
-from ..middleware._errors import ErrorHandling
 from ..errors import BadRequestError, HTTPError, PayloadTooLargeError
 from ..guards import run_guards
 from ..middleware._chain import compose, settle
+from ..middleware._errors import ErrorHandling
 from ..response import JSON_TYPE, Response
 from ._pattern import join_paths, parse_pattern
 from ._router import PathEntry, Router
@@ -26,7 +26,18 @@ from ._router import PathEntry, Router
 class CompiledRoute:
     """A route as served: full path, the enclosing blueprints and its chain."""
 
-    __slots__ = ("spec", "path", "method", "param_names", "blueprints", "chain", "handler", "rate_limit")
+    __slots__ = (
+        "spec",
+        "path",
+        "method",
+        "param_names",
+        "blueprints",
+        "chain",
+        "handler",
+        "rate_limit",
+        "middleware",
+        "guards",
+    )
 
     def __init__(self, spec: Any, path: str, param_names: list[str], blueprints: tuple[Any, ...]) -> None:
         self.spec = spec
@@ -37,6 +48,8 @@ class CompiledRoute:
         self.handler = spec.handler
         self.rate_limit = spec.rate_limit
         self.chain: Callable[[Any], Any] = _unset
+        self.middleware: list[Any] = []  # what applies to it, outermost first (read by the API description)
+        self.guards: list[Any] = []
 
     @property
     def name(self) -> str | None:
@@ -53,7 +66,7 @@ def _unset(request: Any) -> Any:
 class Pipeline:
     """What AppResource consults per request."""
 
-    __slots__ = ("router", "not_found", "bad_path", "too_large", "raw_static")
+    __slots__ = ("router", "not_found", "bad_path", "too_large", "raw_static", "routes")
 
     def __init__(
         self,
@@ -61,8 +74,10 @@ class Pipeline:
         not_found: Callable[[Any], Any],
         bad_path: Callable[[Any], Any],
         too_large: Callable[[Any], Any],
+        routes: Sequence[CompiledRoute] = (),
     ) -> None:
         self.router = router
+        self.routes = tuple(routes)  # every route in registration order
         self.not_found = not_found
         self.bad_path = bad_path
         self.too_large = too_large
@@ -90,6 +105,15 @@ def _raw_static_paths(router: Router) -> dict[bytes, tuple[PathEntry, str]]:
 
 
 def _call_handler(spec: Any, app: Any) -> Callable[[Any], Any]:
+    call = _plain_call(spec, app)
+    if spec.body is None and spec.response is None:
+        return call  # routes without body=/response= get no extra step
+    from ..ops._body import typed_call
+
+    return typed_call(call, spec.body, spec.response)
+
+
+def _plain_call(spec: Any, app: Any) -> Callable[[Any], Any]:
     fn = spec.handler
     if spec.threaded:
         return lambda request: app.run_blocking(fn, request)
@@ -158,6 +182,7 @@ def compile_app(app: Any) -> Pipeline:
     app_errors = ErrorHandling([app.exception_handlers], app)
     owners: dict[int, tuple[list[Any], ErrorHandling]] = {}
     websockets = []
+    routes: list[CompiledRoute] = []
     for spec, tables in app._walk():
         blueprints = tables[1:]
         full_path = join_paths(*(t.prefix for t in tables), spec.path)
@@ -176,6 +201,8 @@ def compile_app(app: Any) -> Pipeline:
         errors = ErrorHandling([bp.exception_handlers for bp in reversed(blueprints)] + [app.exception_handlers], app)
         route = CompiledRoute(spec, full_path, [s.value for s in segments if s.kind != "lit"], blueprints)
         middleware = _for_route(middleware, route, app)
+        route.middleware, route.guards = middleware, guards
+        routes.append(route)
         if entry.owner is None:
             entry.owner = route
             owners[id(entry)] = (middleware, errors)
@@ -199,17 +226,21 @@ def compile_app(app: Any) -> Pipeline:
     not_found = compose(app_level, _not_found_endpoint(app), app_errors)
     bad_path = compose(app_level, _raiser(lambda r: BadRequestError("Request path is not valid UTF-8")), app_errors)
     too_large = compose(app_level, _raiser(lambda r: PayloadTooLargeError(app.max_body_size)), app_errors)
-    return Pipeline(router, not_found, bad_path, too_large)
+    return Pipeline(router, not_found, bad_path, too_large, routes)
 
 
 def _for_route(middleware: list[Any], route: CompiledRoute | None, app: Any) -> list[Any]:
     """Leave out native middleware that says it does not apply to ``route``.
 
     Rate limiters use this: exactly one applies per request (SPEC §2.14 r5), decided
-    here once instead of on every request.
+    here once instead of on every request. Paths added by features (OpenAPI, docs,
+    health, metrics) also leave out middleware marked ``feature_path_exempt``
+    (rate limits, CSRF, sessions, request logging: SPEC_OPERATIONS principles).
     """
+    feature = route is not None and route.spec.feature_path
     return [
         mw
         for mw in middleware
-        if not (getattr(mw, "native", False) and hasattr(mw, "applies_to")) or mw.applies_to(route, app)
+        if not (feature and getattr(mw, "feature_path_exempt", False))
+        and (not (getattr(mw, "native", False) and hasattr(mw, "applies_to")) or mw.applies_to(route, app))
     ]
