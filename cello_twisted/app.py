@@ -51,6 +51,7 @@ class App(RouteTable):
         self._pipeline: Any = None
         self._thread_pool_ready = False
         self._secret_checks: list[tuple[str, int, int]] = []  # (config name, length, minimum)
+        self._feature_routes: dict[str, list[RouteSpec]] = {}
 
     # -- configuration -------------------------------------------------------
 
@@ -163,6 +164,54 @@ class App(RouteTable):
         if max_size is not None and max_size < 0:
             raise ValueError("max_size must be >= 0")
         self.max_body_size = max_size
+
+    def enable_openapi(
+        self,
+        path: str = "/openapi.json",
+        docs_path: str | None = "/docs",
+        title: str | None = None,
+        version: str = "0.1.0",
+        description: str | None = None,
+        servers: Sequence[str | dict[str, Any]] | None = None,
+        *,
+        guards: Sequence[Any] | None = None,
+    ) -> Any:
+        """Serve an OpenAPI 3.1.0 document at ``path`` and Swagger UI at ``docs_path`` (SPEC_OPERATIONS §9)."""
+        from .ops.openapi import OpenApi, OpenApiSettings
+
+        feature = OpenApi(OpenApiSettings(path, docs_path, title, version, description, servers))
+        self.set_feature_routes("openapi", feature.routes(), guards=guards)
+        return feature
+
+    def set_feature_routes(
+        self, feature: str, routes: Sequence[tuple[str, Callable[[Any], Any]]], *, guards: Sequence[Any] | None = None
+    ) -> None:
+        """Register (or, called again, replace) the GET routes of an ``enable_*`` feature.
+
+        Feature paths are left out of the API description and of rate limits, CSRF,
+        sessions, request logging and the JWT requirement (SPEC_OPERATIONS principles);
+        ``guards`` apply to them like to any route.
+        """
+        old = self._feature_routes.pop(feature, [])
+        self.routes[:] = [spec for spec in self.routes if spec not in old]
+        added: list[RouteSpec] = []
+        try:
+            for path, handler in routes:
+                spec = RouteSpec(path, "GET", handler, self, guards=guards, feature_path=True)
+                self._add(spec)
+                added.append(spec)
+        except Exception:
+            self.routes[:] = [spec for spec in self.routes if spec not in added] + old
+            self._feature_routes[feature] = old
+            self._changed()
+            raise
+        self._feature_routes[feature] = added
+        self._changed()
+
+    def compiled_routes(self) -> tuple[Any, ...]:
+        """Every route as served (full path, the middleware and guards that apply), in
+        registration order; compiles the table first if it changed."""
+        return (self._pipeline or self._compile()).routes
 
     @property
     def jwt(self) -> Any:
