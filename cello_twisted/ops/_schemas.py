@@ -127,18 +127,19 @@ _FIXED: dict[type, dict[str, Any]] = {
 }
 
 # Python-only regex syntax with no ECMA-262 spelling: inline flags, \A \Z, comments,
-# conditionals, possessive quantifiers and atomic groups.
-_PYTHON_ONLY = re.compile(r"\(\?[aiLmsux-]|\\[AZ]|\(\?#|\(\?\(|\(\?>|[*+?}]\+")
+# conditionals, possessive quantifiers, atomic groups and named backreferences.
+_PYTHON_ONLY = re.compile(r"\(\?[aiLmsux-]|\\[AZ]|\(\?#|\(\?\(|\(\?>|[*+?}]\+|\(\?P=")
+_NAMED_GROUP = re.compile(r"\(\?P<\w+>")
 
 
 def ecma_pattern(pattern: str) -> str | None:
-    """``pattern`` (a Python full-match regex) as an anchored ECMA-262 regex, or None
-    when it uses syntax ECMA-262 lacks (the parameter is then a plain string)."""
+    """``pattern`` (a Python full-match regex) as an anchored regex that ECMA-262 and
+    Python read alike, or None when it uses syntax ECMA-262 lacks (the parameter is
+    then a plain string). Named groups become plain groups: the two dialects spell
+    names differently, and matching does not depend on them."""
     if _PYTHON_ONLY.search(pattern):
         return None
-    converted = pattern.replace("(?P<", "(?<")
-    converted = re.sub(r"\(\?P=(\w+)\)", r"\\k<\1>", converted)
-    return f"^(?:{converted})$"
+    return "^(?:" + _NAMED_GROUP.sub("(?:", pattern) + ")$"
 
 
 def param_schema(constraint: Constraint | None) -> dict[str, Any]:
