@@ -151,7 +151,7 @@ def _has_nan_token(body: bytes) -> bool:
 
 
 def _check_limits(body: bytes) -> None:
-    if not body.strip():
+    if not body or body.isspace():
         raise BadRequestError("Request body is empty; expected JSON")
     if _too_deep(body):
         raise BadRequestError(f"JSON nesting is deeper than {MAX_DEPTH} levels")

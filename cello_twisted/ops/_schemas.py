@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import typing
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 from ..routing import (
     AlphaConstraint,
@@ -25,6 +25,7 @@ from ..routing import (
 from ._body import model_kind, require_msgspec
 
 REF = "#/components/schemas/{name}"
+Mode = Literal["validation", "serialization"]  # request bodies / responses
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -56,11 +57,11 @@ class ModelSchemas:
     responses (pydantic may describe the two differently; msgspec does not).
     """
 
-    def __init__(self, entries: Iterable[tuple[Any, str]]) -> None:
+    def __init__(self, entries: Iterable[tuple[Any, Mode]]) -> None:
         self.components: dict[str, Any] = {}
-        self._schemas: dict[tuple[Any, str], dict[str, Any]] = {}
-        plain: list[Any] = []
-        pydantic: list[tuple[Any, str]] = []
+        self._schemas: dict[tuple[Any, Mode], dict[str, Any]] = {}
+        plain: list[tuple[Any, Mode]] = []
+        pydantic: list[tuple[Any, Mode]] = []
         for tp, mode in dict.fromkeys(entries):
             if model_kind(tp) == "pydantic":
                 pydantic.append((tp, mode))
@@ -71,7 +72,7 @@ class ModelSchemas:
         if pydantic:
             self._add_pydantic(pydantic)
 
-    def schema(self, tp: Any, mode: str) -> dict[str, Any]:
+    def schema(self, tp: Any, mode: Mode) -> dict[str, Any]:
         return self._schemas[(tp, mode)]
 
     def _merge(self, components: dict[str, Any], origin: str) -> None:
@@ -84,7 +85,7 @@ class ModelSchemas:
                 )
             self.components[name] = schema
 
-    def _add_msgspec(self, entries: list[tuple[Any, str]]) -> None:
+    def _add_msgspec(self, entries: list[tuple[Any, Mode]]) -> None:
         msgspec = require_msgspec("the API description")
         types = list(dict.fromkeys(tp for tp, _ in entries))
         schemas, components = msgspec.json.schema_components(types, ref_template=REF)
@@ -93,10 +94,10 @@ class ModelSchemas:
             self._schemas[(tp, mode)] = by_type[tp]
         self._merge(components, "msgspec")
 
-    def _add_pydantic(self, entries: list[tuple[Any, str]]) -> None:
+    def _add_pydantic(self, entries: list[tuple[Any, Mode]]) -> None:
         from pydantic.json_schema import models_json_schema
 
-        models: list[tuple[Any, str]] = []
+        models: list[tuple[Any, Mode]] = []
         for tp, mode in entries:
             item = _list_item(tp)
             models.append((item if item is not None else tp, mode))
