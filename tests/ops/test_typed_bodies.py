@@ -145,6 +145,9 @@ class TypedBodyKindTests(SynchronousTestCase):
             b'{"name": "a", "age": Infinity}',
             b'{"name": "a", "age": -Infinity}',
             b'{"name": "\\ud800", "age": 1}',
+            b'{"name": "\\udc00x", "age": 1}',
+            b'{"name": "\xed\xa0\x80", "age": 1}',
+            b'{"name": "a", "age": 1} trailing',
             b"\xff\xfe",
             b"[" * 600 + b"]" * 600,
             b'{"name": "a", "age": "x", ',  # a shape error before the syntax error: still 400
