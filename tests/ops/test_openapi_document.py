@@ -121,6 +121,9 @@ def everything_app() -> App:
     app.enable_rate_limit(RateLimitConfig(100, 60, exempt_paths=["/public"]))
     app.enable_sessions(SessionConfig(secret=SECRET, secure=False))
     app.enable_csrf(CsrfConfig(secret=SECRET, exempt_paths=["/login"]))
+    app.enable_cors()
+    app.enable_compression()
+    app.enable_security_headers()
 
     @app.get("/")
     def index(request: Any) -> dict:
@@ -368,6 +371,19 @@ class DocumentContentTests(SynchronousTestCase):
         self.assertIn("bearerAuth", doc["components"]["securitySchemes"])
         self.assertNotIn("security", doc["paths"]["/me"]["get"])
         self.assertNotIn("401", doc["paths"]["/me"]["get"]["responses"])
+
+    def test_app_guards_apply_to_every_operation(self) -> None:
+        """r3: a guard added with app.add_guard guards every route, so every operation lists 401/403."""
+        app = App()
+        app.add_guard(lambda request: True)
+        app.get("/a")(lambda request: {})
+        app.post("/b")(lambda request: {})
+        app.enable_openapi()
+        doc = document(app)
+        for item in doc["paths"].values():
+            for op in item.values():
+                self.assertLessEqual({"401", "403"}, set(op["responses"]))
+        self.assertEqual(app.test_client().get("/openapi.json").status_code, 200)
 
     def test_no_jwt_no_security_scheme(self) -> None:
         """r4: without JWT there is no securitySchemes entry."""
