@@ -116,4 +116,20 @@ class ResponseNotReady(RuntimeError):
 
 
 class ConfigError(ValueError):
-    """Invalid configuration, raised when the config is built, never per request."""
+    """Invalid configuration, raised when a config is built, never per request.
+
+    Attributes:
+        field: the offending setting, qualified by its class (``"RateLimitConfig.requests"``).
+        value: the value that was refused.
+        allowed: what the setting accepts (``"an int > 0"``).
+    """
+
+    def __init__(self, field: str, value: Any, allowed: str) -> None:
+        super().__init__(f"{field}: {value!r} is not allowed; expected {allowed}")
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, Any, str]]:
+        # Rebuilt from the fields (the default would pass the message as ``field``).
+        return (type(self), (self.field, self.value, self.allowed))

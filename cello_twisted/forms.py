@@ -6,16 +6,31 @@ import os
 import shutil
 import tempfile
 from collections.abc import Generator, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl
 
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 
 from .errors import BadRequestError
 
+if TYPE_CHECKING:
+    from twisted.web.server import Request as TwistedRequest
+
 SPOOL_THRESHOLD = 1024 * 1024  # SPEC §2.17 r2: larger files go to a temporary file
 _READ = 64 * 1024
 _MAX_PARTS = 1000
+
+
+class FormSource(Protocol):
+    """What form parsing needs of a request (``Request`` provides it; request.py imports us)."""
+
+    @property
+    def raw(self) -> TwistedRequest: ...
+
+    @property
+    def content_type(self) -> str | None: ...
+
+    def body(self) -> bytes: ...
 
 
 class UploadedFile:
@@ -45,20 +60,26 @@ class UploadedFile:
     def read(self) -> bytes:
         if self._data is not None:
             return self._data
-        with open(self.temp_path, "rb") as fh:  # type: ignore[arg-type]
+        with open(self._spooled(), "rb") as fh:
             return fh.read()
+
+    def _spooled(self) -> str:
+        # Exactly one of _data and temp_path is set (see _Part.finish).
+        if self.temp_path is None:
+            raise RuntimeError("upload has neither data nor a temporary file")
+        return self.temp_path
 
     def read_text(self, encoding: str = "utf-8") -> str:
         return self.read().decode(encoding)
 
-    def save(self, path: Any) -> str:
+    def save(self, path: str | os.PathLike[str]) -> str:
         """Write the content to ``path`` (copied; the temporary file is removed after the request)."""
         target = os.fspath(path)
         if self._data is not None:
             with open(target, "wb") as fh:
                 fh.write(self._data)
         else:
-            shutil.copyfile(self.temp_path, target)  # type: ignore[arg-type]
+            shutil.copyfile(self._spooled(), target)
         return target
 
     def extension(self) -> str | None:
@@ -76,15 +97,15 @@ class UploadedFile:
         return f"<UploadedFile {self.name}={self.filename!r} {self._size} bytes>"
 
 
-class FileList(list):  # type: ignore[type-arg]
+class FileList(list[UploadedFile]):
     """``request.files()``: a list that may also be awaited."""
 
     def __await__(self) -> Generator[Any, None, FileList]:
+        yield from ()  # a generator that finishes at once: ``await`` gives the list itself
         return self
-        yield  # pragma: no cover - makes this a generator
 
 
-class FormData(dict):  # type: ignore[type-arg]
+class FormData(dict[str, str]):
     """Field name -> first value; files only through the file methods. May be awaited."""
 
     def __init__(self, fields: Iterable[tuple[str, str]] = (), files: Iterable[UploadedFile] = ()) -> None:
@@ -95,8 +116,8 @@ class FormData(dict):  # type: ignore[type-arg]
         self._files = FileList(files)
 
     def __await__(self) -> Generator[Any, None, FormData]:
+        yield from ()  # a generator that finishes at once: ``await`` gives the form itself
         return self
-        yield  # pragma: no cover - makes this a generator
 
     def get_or(self, name: str, default: Any) -> Any:
         return self.get(name, default)
@@ -141,7 +162,7 @@ def base_name(filename: str) -> str:
     return "" if name in (".", "..") else name
 
 
-def parse_form(request: Any) -> FormData:
+def parse_form(request: FormSource) -> FormData:
     """Parse ``request``'s body by its Content-Type (SPEC §2.17 r1); other types -> empty."""
     content_type = request.content_type or ""
     mime, options = parse_options_header(content_type)
@@ -163,7 +184,7 @@ def _urlencoded(body: bytes, charset: str) -> FormData:
     return FormData(pairs)
 
 
-def _chunks(request: Any) -> Iterable[bytes]:
+def _chunks(request: FormSource) -> Iterable[bytes]:
     content = request.raw.content
     if content is None:
         return
@@ -175,7 +196,7 @@ def _chunks(request: Any) -> Iterable[bytes]:
         yield data
 
 
-def _multipart(request: Any, boundary: str) -> FormData:
+def _multipart(request: FormSource, boundary: str) -> FormData:
     if not boundary or len(boundary) > 70:
         raise BadRequestError("multipart/form-data needs a valid boundary")
     fields: list[tuple[str, str]] = []
@@ -187,8 +208,8 @@ def _multipart(request: Any, boundary: str) -> FormData:
                 for event in parser.parse(chunk):
                     if isinstance(event, MultipartSegment):
                         part = _Part(event)
-                    elif event:
-                        part.feed(event)  # type: ignore[union-attr]
+                    elif event and part is not None:  # data always follows its segment
+                        part.feed(event)
                     elif part is not None:
                         part.finish(fields, files)
                         part = None
@@ -257,7 +278,7 @@ class _Part:
         )
 
 
-def _cleanup_after(request: Any, form: FormData) -> None:
+def _cleanup_after(request: FormSource, form: FormData) -> None:
     """Delete spooled temporary files once the request is over."""
     spooled = [f for f in form.all_files() if f.temp_path is not None]
     if not spooled:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator, Mapping
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType, SimpleNamespace
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl
 
 from . import _json
@@ -13,8 +13,51 @@ from ._headers import Headers
 from .errors import BadRequestError
 
 if TYPE_CHECKING:
-    from .app import App
-    from .routing._router import Route
+    from collections.abc import Callable
+
+    from twisted.internet.defer import Deferred
+    from twisted.internet.interfaces import IReactorTime
+    from twisted.web.server import Request as TwistedRequest
+
+    from .forms import FormData, UploadedFile
+    from .server._threads import Threads
+
+
+class AppView(Protocol):
+    """What a request (and code holding one) may use of its App; App provides it.
+
+    Declared here, not by importing App: app.py sits at the top of the package and
+    nothing below it imports it.
+    """
+
+    trusted_proxies: TrustedProxies
+    state: SimpleNamespace
+    env: str
+    debug: bool
+
+    @property
+    def clock(self) -> IReactorTime: ...
+
+    @property
+    def threads(self) -> Threads: ...
+
+    def run_blocking(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]: ...
+
+
+class MatchedRoute(Protocol):
+    """The route a request matched, as handlers and middleware see it."""
+
+    path: str
+    method: str
+    param_names: list[str]
+
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def feature_path(self) -> bool:
+        """Whether an ``enable_*`` feature (OpenAPI, docs, ...) added this route."""
+        ...
 
 
 class Context(dict):  # type: ignore[type-arg]
@@ -86,7 +129,7 @@ class Request:
     """What a handler receives. ``raw`` is the underlying Twisted request."""
 
     # Defaults live on the class so that building a Request sets only five attributes.
-    route: Route | None = None
+    route: MatchedRoute | None = None
     params: Mapping[str, str] = MappingProxyType({})
     gone = False  # set when the client disconnected before the response
     _headers: Headers | None = None
@@ -94,7 +137,7 @@ class Request:
     _body: bytes | None = None
     _json: Any = None
     _json_done = False
-    _form: Any = None
+    _form: FormData | None = None
     _context: Context | None = None
     _cookies: dict[str, str] | None = None
     _state: dict[str, Any] | None = None
@@ -102,7 +145,7 @@ class Request:
     _validated: Any = None
     _has_validated = False
 
-    def __init__(self, raw: Any, app: App, method: str, path: str, root_path: str = "") -> None:
+    def __init__(self, raw: TwistedRequest, app: AppView, method: str, path: str, root_path: str = "") -> None:
         self.raw = raw
         self.app = app
         self.method = method
@@ -227,15 +270,16 @@ class Request:
             self._json_done = True
         return self._json
 
-    def form(self) -> Any:
+    def form(self) -> FormData:
         if self._form is None:
             from .forms import parse_form
 
             self._form = parse_form(self)
         return self._form
 
-    def files(self) -> list[Any]:
-        return self.form().all_files()
+    def files(self) -> list[UploadedFile]:
+        files: list[UploadedFile] = self.form().all_files()
+        return files
 
     async def body_async(self) -> bytes:
         return self.body()
@@ -296,7 +340,8 @@ class Request:
         getter = self._state.get("csrf_token") if self._state else None
         if getter is None:
             raise RuntimeError("request.csrf_token needs CSRF protection: call app.enable_csrf(...)")
-        return getter()
+        token: str = getter()
+        return token
 
     # -- client ------------------------------------------------------------
 

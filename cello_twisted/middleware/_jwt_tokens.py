@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import jwt as pyjwt
 from twisted.internet.defer import Deferred
@@ -13,6 +13,10 @@ from twisted.internet.defer import Deferred
 from ..errors import InvalidTokenError
 from ..stores.tokens import MemoryTokenBlacklist
 from ._chain import then
+from ._jwt_config import JwtConfig
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IReactorTime
 
 _NOT_CUSTOM = frozenset({"exp", "iat", "nbf", "jti", "token_type"})
 MAX_TOKEN_LENGTH = 16384
@@ -33,8 +37,8 @@ class Verified:
         if not _is_number(exp) or (nbf is not None and not _is_number(nbf)):
             raise InvalidTokenError("invalid_claims", "Invalid token: exp/nbf must be numbers")
         self.claims = claims
-        self.exp = float(exp)
-        self.nbf = None if nbf is None else float(nbf)
+        self.exp = float(cast(float, exp))
+        self.nbf = None if nbf is None else float(cast(float, nbf))
         self.key = revocation_key(token, claims)
         self.refresh = claims.get("token_type") == "refresh"
 
@@ -66,10 +70,10 @@ def _reason_of(exc: pyjwt.PyJWTError) -> str:
 class TokenService:
     """Token operations of ``JwtAuth`` (``app.jwt``); time comes from the bound app clock."""
 
-    config: Any
-    clock: Any = None
+    config: JwtConfig
+    clock: IReactorTime | None = None
 
-    def _init_tokens(self, config: Any) -> None:
+    def _init_tokens(self, config: JwtConfig) -> None:
         self.blacklist = (
             config.blacklist if config.blacklist is not None else MemoryTokenBlacklist()
         )
@@ -93,7 +97,7 @@ class TokenService:
             "issuer": config.issuer,
         }
 
-    def bind_clock(self, clock: Any) -> None:
+    def bind_clock(self, clock: IReactorTime) -> None:
         """Use ``clock`` (the app's) for token times and the memory blacklist's expiry."""
         self.clock = clock
         if isinstance(self.blacklist, MemoryTokenBlacklist) and self.blacklist.clock is None:
@@ -103,7 +107,8 @@ class TokenService:
         if self.clock is None:  # not installed in an app yet: wall-clock time
             from twisted.internet import reactor
 
-            return reactor.seconds()
+            # typing note: the reactor module is typed as a module, not as IReactorTime.
+            return cast("IReactorTime", reactor).seconds()
         return self.clock.seconds()
 
     # -- creation ------------------------------------------------------------
@@ -175,11 +180,11 @@ class TokenService:
                 "wrong_type", "Refresh token required" if refresh else "Access token required"
             )
 
-    def _contains(self, key: str) -> Any:
+    def _contains(self, key: str) -> bool | Deferred[bool]:
         found = self.blacklist.contains(key)
         return found if isinstance(found, Deferred) else bool(found)
 
-    def decode(self, token: str, token_type: str = "access") -> Any:
+    def decode(self, token: str, token_type: str = "access") -> dict[str, Any] | Deferred[dict[str, Any]]:
         """Claims of a valid token, or InvalidTokenError (a Deferred with a Redis blacklist)."""
         if not isinstance(token, str):
             raise InvalidTokenError("malformed")
@@ -194,7 +199,10 @@ class TokenService:
         return then(self._contains(entry.key), decide)
 
     def refresh(self, refresh_token: str, rotate: bool = True) -> Any:
-        """A new token pair from a valid refresh token; with ``rotate`` the old one is revoked."""
+        """A new token pair from a valid refresh token; with ``rotate`` the old one is revoked.
+
+        Returns the pair, or a Deferred firing with it when a store answers asynchronously.
+        """
 
         def issue(claims: dict[str, Any]) -> Any:
             custom = {k: v for k, v in claims.items() if k not in _NOT_CUSTOM}
@@ -213,6 +221,6 @@ class TokenService:
         entry = self.verified(token)
         return self.blacklist.add(entry.key, entry.exp)
 
-    def is_revoked(self, token: str) -> Any:
+    def is_revoked(self, token: str) -> bool | Deferred[bool]:
         entry = self.verified(token)
         return self._contains(entry.key)

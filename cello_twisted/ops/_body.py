@@ -15,13 +15,16 @@ import re
 import sys
 import typing
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 from twisted.internet.defer import Deferred
 
 from ..errors import BadRequestError, HTTPError
 from ..response import JSON_TYPE, Response
+
+if TYPE_CHECKING:
+    from ..request import Request
 
 MAX_DEPTH = 512  # SPEC_OPERATIONS §11 r5: each array or object opened counts one level
 
@@ -57,7 +60,7 @@ def _item_of(tp: Any) -> Any:
     return None
 
 
-def model_kind(tp: Any) -> str:
+def model_kind(tp: Any) -> Literal["pydantic", "msgspec"]:
     """``"pydantic"`` or ``"msgspec"``: which library handles ``tp`` (a model or ``list[model]``)."""
     item = _item_of(tp)
     target = item if item is not None else tp
@@ -249,8 +252,8 @@ def _instance_test(tp: Any) -> Callable[[Any], bool] | None:
 
 
 def typed_call(
-    call: Callable[[Any], Any], body: Any = None, response: Any = None
-) -> Callable[[Any], Any]:
+    call: Callable[[Request], Any], body: Any = None, response: Any = None
+) -> Callable[[Request], Any]:
     """``call`` with the body decoded into ``request.validated`` first and/or the
     handler's ``response=`` instance encoded as JSON after."""
     decode = decoder_for(body) if body is not None else None
@@ -259,7 +262,7 @@ def typed_call(
         if decode is None:
             return call
 
-        def call_with_body(request: Any) -> Any:
+        def call_with_body(request: Request) -> Any:
             request.validated = decode(request.body())
             return call(request)
 
@@ -274,7 +277,7 @@ def typed_call(
             return (Response(encode(value[0]), 200, None, JSON_TYPE), *value[1:])
         return value
 
-    def call_typed(request: Any) -> Any:
+    def call_typed(request: Request) -> Any:
         if decode is not None:
             request.validated = decode(request.body())
         value = call(request)

@@ -11,10 +11,13 @@ import html
 import importlib.util
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import HTTPError
 from ..response import Response
+
+if TYPE_CHECKING:
+    from ..request import Request
 
 _OPENAPI_EXTRA = "pip install 'cello-twisted[openapi]'"
 
@@ -80,10 +83,10 @@ class DocsPage:
         self.folder = swagger_ui_dir()
         self._files: dict[str, bytes] = {}
 
-    def _base(self, request: Any) -> str:
+    def _base(self, request: Request) -> str:
         return request.root_path + ("" if self.docs_path == "/" else self.docs_path)
 
-    def page(self, request: Any) -> Response:
+    def page(self, request: Request) -> Response:
         text = _PAGE.format(
             title=html.escape(self.title),
             base=html.escape(self._base(request)),
@@ -93,7 +96,7 @@ class DocsPage:
         response.set_header("Cache-Control", "no-cache")
         return response
 
-    def asset(self, request: Any) -> Response:
+    def asset(self, request: Request) -> Response:
         name = request.params.get("asset", "")
         if name == INIT_SCRIPT:
             script = _INIT % json.dumps(request.root_path + self.openapi_path)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from ..routing import (
@@ -22,12 +22,14 @@ from ..routing import (
     RegexConstraint,
     UuidConstraint,
 )
+from ..routing._constraints import BothConstraints
 from ._body import model_kind, require_msgspec
 
 REF = "#/components/schemas/{name}"
 Mode = Literal["validation", "serialization"]  # request bodies / responses
+JsonSchema = dict[str, Any]
 
-ERROR_SCHEMA: dict[str, Any] = {
+ERROR_SCHEMA: JsonSchema = {
     "type": "object",
     "description": "The standard error body; 422 adds `errors`, 404 `path`, 429 `retry_after`.",
     "required": ["error", "status"],
@@ -55,11 +57,14 @@ class ModelSchemas:
 
     ``mode`` is ``"validation"`` for request bodies and ``"serialization"`` for
     responses (pydantic may describe the two differently; msgspec does not).
+    ``reserved`` components (the error body) keep their names; a model whose
+    component name is already taken by a different schema (a pydantic model and a
+    dataclass both called ``Item``) is listed as ``Item_2``, its references with it.
     """
 
-    def __init__(self, entries: Iterable[tuple[Any, Mode]]) -> None:
-        self.components: dict[str, Any] = {}
-        self._schemas: dict[tuple[Any, Mode], dict[str, Any]] = {}
+    def __init__(self, entries: Iterable[tuple[Any, Mode]], reserved: Mapping[str, JsonSchema] | None = None) -> None:
+        self.components: dict[str, JsonSchema] = dict(reserved or {})
+        self._schemas: dict[tuple[Any, Mode], JsonSchema] = {}
         plain: list[tuple[Any, Mode]] = []
         pydantic: list[tuple[Any, Mode]] = []
         for tp, mode in dict.fromkeys(entries):
@@ -72,27 +77,29 @@ class ModelSchemas:
         if pydantic:
             self._add_pydantic(pydantic)
 
-    def schema(self, tp: Any, mode: Mode) -> dict[str, Any]:
+    def schema(self, tp: Any, mode: Mode) -> JsonSchema:
         return self._schemas[(tp, mode)]
 
-    def _merge(self, components: dict[str, Any], origin: str) -> None:
+    def _merge(self, schemas: dict[tuple[Any, Mode], JsonSchema], components: Mapping[str, JsonSchema]) -> None:
+        """Add one library's output, renaming components whose names are taken."""
+        renames: dict[str, str] = {}
         for name, schema in components.items():
             known = self.components.get(name)
             if known is not None and known != schema:
-                raise ValueError(
-                    f"two different models are both named {name!r} in the API description "
-                    f"({origin}); rename one"
-                )
-            self.components[name] = schema
+                renames[name] = _free_name(name, self.components, components)
+        if renames:
+            refs = {REF.format(name=old): REF.format(name=new) for old, new in renames.items()}
+            schemas = {key: _renamed(schema, refs) for key, schema in schemas.items()}
+            components = {renames.get(name, name): _renamed(schema, refs) for name, schema in components.items()}
+        self._schemas.update(schemas)
+        self.components.update(components)
 
     def _add_msgspec(self, entries: list[tuple[Any, Mode]]) -> None:
         msgspec = require_msgspec("the API description")
         types = list(dict.fromkeys(tp for tp, _ in entries))
         schemas, components = msgspec.json.schema_components(types, ref_template=REF)
         by_type = dict(zip(types, schemas, strict=True))
-        for tp, mode in entries:
-            self._schemas[(tp, mode)] = by_type[tp]
-        self._merge(components, "msgspec")
+        self._merge({(tp, mode): by_type[tp] for tp, mode in entries}, components)
 
     def _add_pydantic(self, entries: list[tuple[Any, Mode]]) -> None:
         from pydantic.json_schema import models_json_schema
@@ -103,13 +110,34 @@ class ModelSchemas:
             models.append((item if item is not None else tp, mode))
         models = list(dict.fromkeys(models))
         refs, top = models_json_schema(models, ref_template=REF.replace("{name}", "{model}"))
+        schemas: dict[tuple[Any, Mode], JsonSchema] = {}
         for tp, mode in entries:
             item = _list_item(tp)
             if item is None:
-                self._schemas[(tp, mode)] = refs[(tp, mode)]
+                schemas[(tp, mode)] = dict(refs[(tp, mode)])
             else:
-                self._schemas[(tp, mode)] = {"type": "array", "items": refs[(item, mode)]}
-        self._merge(top.get("$defs", {}), "pydantic")
+                schemas[(tp, mode)] = {"type": "array", "items": dict(refs[(item, mode)])}
+        self._merge(schemas, top.get("$defs", {}))
+
+
+def _free_name(name: str, *taken: Mapping[str, object]) -> str:
+    n = 2
+    while any(f"{name}_{n}" in names for names in taken):
+        n += 1
+    return f"{name}_{n}"
+
+
+def _renamed(schema: Any, refs: Mapping[str, str]) -> Any:
+    """``schema`` with every ``$ref`` in ``refs`` pointed at its new name (a copy)."""
+    if isinstance(schema, dict):
+        out = {key: _renamed(value, refs) for key, value in schema.items()}
+        ref = out.get("$ref")
+        if isinstance(ref, str) and ref in refs:
+            out["$ref"] = refs[ref]
+        return out
+    if isinstance(schema, list):
+        return [_renamed(value, refs) for value in schema]
+    return schema
 
 
 def _list_item(tp: Any) -> Any:
@@ -120,7 +148,7 @@ def _list_item(tp: Any) -> Any:
 
 # -- path parameters ---------------------------------------------------------------------------
 
-_FIXED: dict[type, dict[str, Any]] = {
+_FIXED: dict[type[Constraint], JsonSchema] = {
     IntConstraint: {"type": "integer"},
     UuidConstraint: {"type": "string", "format": "uuid"},
     AlphaConstraint: {"type": "string", "pattern": "^[A-Za-z]+$"},
@@ -143,7 +171,7 @@ def ecma_pattern(pattern: str) -> str | None:
     return "^(?:" + _NAMED_GROUP.sub("(?:", pattern) + ")$"
 
 
-def param_schema(constraint: Constraint | None) -> dict[str, Any]:
+def param_schema(constraint: Constraint | None) -> JsonSchema:
     """The schema of a ``{name}`` segment: from its converter/constraint, else a string."""
     if constraint is None:
         return {"type": "string", "minLength": 1}
@@ -153,10 +181,9 @@ def param_schema(constraint: Constraint | None) -> dict[str, Any]:
     if isinstance(constraint, RegexConstraint):
         pattern = ecma_pattern(constraint.pattern)
         return {"type": "string", "pattern": pattern} if pattern else {"type": "string", "minLength": 1}
-    first, second = getattr(constraint, "first", None), getattr(constraint, "second", None)
-    if isinstance(first, Constraint) and isinstance(second, Constraint):
+    if isinstance(constraint, BothConstraints):
         # a converter plus an explicit constraint: both hold
-        one, two = param_schema(first), param_schema(second)
+        one, two = param_schema(constraint.first), param_schema(constraint.second)
         if one.get("type") != "string":
             return one
         if two.get("type") != "string":

@@ -10,10 +10,13 @@ arranges them into paths, operations, responses and security requirements.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from attrs import Attribute, field, frozen
 
 from .. import _json
+from .._validators import fail, non_empty_str
 from ..errors import ConfigError, reason_phrase
 from ..middleware._util import any_path_matches
 from ..middleware.csrf import Csrf
@@ -22,18 +25,97 @@ from ..middleware.ratelimit import RateLimit
 from ..response import JSON_TYPE, Response
 from ..routing._pattern import parse_pattern
 from ._body import require_msgspec
-from ._schemas import ERROR_SCHEMA, REF, ModelSchemas, param_schema
+from ._schemas import ERROR_SCHEMA, REF, Mode, ModelSchemas, param_schema
+
+if TYPE_CHECKING:
+    from ..request import Request
+    from ..routing._compile import CompiledRoute
+    from ..routing._table import RouteSpec
+    from ._docs import DocsPage
 
 OPENAPI_VERSION = "3.1.0"
 _EXTRA = "pip install 'cello-twisted[openapi]' (or [validation] without the /docs page)"
 _UNSAFE_BODY_METHODS = ("POST", "PUT", "PATCH")
 _ERROR_REF = {"$ref": REF.format(name="Error")}
 
+Handler = Callable[["Request"], Response]
 
+
+class DescribedApp(Protocol):
+    """What the document needs of an App (declared here: app.py sits above)."""
+
+    @property
+    def middleware(self) -> Sequence[object]: ...
+
+    def compiled_routes(self) -> tuple[CompiledRoute, ...]: ...
+
+
+# -- settings ----------------------------------------------------------------------------------
+
+
+def _is_literal_path(value: object) -> bool:
+    return isinstance(value, str) and value.startswith("/") and "{" not in value and value != "/"
+
+
+def _valid_path(instance: OpenApiSettings, attribute: Attribute[str], value: object) -> None:
+    if not _is_literal_path(value):
+        fail(instance, attribute.name, value, "a literal path below '/' such as '/openapi.json'")
+
+
+def _valid_docs_path(instance: OpenApiSettings, attribute: Attribute[str | None], value: object) -> None:
+    if value is None:
+        return
+    if not _is_literal_path(value):
+        fail(instance, attribute.name, value, "a literal path below '/' such as '/docs', or None")
+    assert isinstance(value, str)
+    path = instance.path
+    if path.rstrip("/") == value.rstrip("/") or any_path_matches([value], path):
+        fail(instance, "path", path, f"a path outside docs_path {value!r}")
+
+
+def _default_title(value: object) -> object:
+    return "Cello API" if value is None else value
+
+
+def _valid_title(instance: OpenApiSettings, attribute: Attribute[str], value: object) -> None:
+    if not isinstance(value, str):
+        fail(instance, attribute.name, value, "a str, or None for 'Cello API'")
+
+
+def _optional_str(instance: OpenApiSettings, attribute: Attribute[str | None], value: object) -> None:
+    if value is not None and not isinstance(value, str):
+        fail(instance, attribute.name, value, "a str or None")
+
+
+def _servers(value: Iterable[str | dict[str, Any]] | None) -> tuple[dict[str, Any], ...]:
+    """Converter: URL strings and ``{"url": ...}`` dicts → a tuple of Server Objects."""
+    out: list[dict[str, Any]] = []
+    for server in value or ():
+        if isinstance(server, str):
+            out.append({"url": server})
+        elif isinstance(server, dict) and isinstance(server.get("url"), str):
+            out.append(dict(server))
+        else:
+            raise ConfigError("OpenApiSettings.servers", server, "URL strings or {'url': str, ...} dicts")
+    return tuple(out)
+
+
+@frozen(init=False, eq=False)
 class OpenApiSettings:
-    """What ``enable_openapi`` was given, checked once (``ConfigError`` names the field)."""
+    """What ``enable_openapi`` was given, checked once.
 
-    __slots__ = ("path", "docs_path", "title", "version", "description", "servers")
+    Raises:
+        ConfigError: a path that is not a literal path below ``/`` (or lies inside
+            ``docs_path``), a non-str title or description, an empty version, or a
+            server that is neither a URL string nor a dict with a ``url``.
+    """
+
+    path: str = field(validator=_valid_path)
+    docs_path: str | None = field(validator=_valid_docs_path)
+    title: str = field(converter=_default_title, validator=_valid_title)
+    version: str = field(validator=non_empty_str)
+    description: str | None = field(validator=_optional_str)
+    servers: tuple[dict[str, Any], ...] = field(converter=_servers)
 
     def __init__(
         self,
@@ -44,90 +126,66 @@ class OpenApiSettings:
         description: str | None = None,
         servers: Sequence[str | dict[str, Any]] | None = None,
     ) -> None:
-        if not isinstance(path, str) or not path.startswith("/") or "{" in path or path == "/":
-            raise ConfigError(f"path must be a literal path below '/' such as '/openapi.json', not {path!r}")
-        if docs_path is not None and (
-            not isinstance(docs_path, str) or not docs_path.startswith("/") or "{" in docs_path or docs_path == "/"
-        ):
-            raise ConfigError(f"docs_path must be a literal path below '/' such as '/docs', or None; not {docs_path!r}")
-        if docs_path is not None and (
-            path.rstrip("/") == docs_path.rstrip("/") or any_path_matches([docs_path], path)
-        ):
-            raise ConfigError(f"path {path!r} must lie outside docs_path {docs_path!r}")
-        for name, value in (("title", title), ("description", description)):
-            if value is not None and not isinstance(value, str):
-                raise ConfigError(f"{name} must be a str or None, not {value!r}")
-        if not isinstance(version, str) or not version:
-            raise ConfigError(f"version must be a non-empty str, not {version!r}")
-        out: list[dict[str, Any]] = []
-        for server in servers or ():
-            if isinstance(server, str):
-                out.append({"url": server})
-            elif isinstance(server, dict) and isinstance(server.get("url"), str):
-                out.append(dict(server))
-            else:
-                raise ConfigError(f"servers must hold URL strings or {{'url': ...}} dicts, not {server!r}")
-        self.path = path
-        self.docs_path = docs_path
-        self.title = title or "Cello API"
-        self.version = version
-        self.description = description
-        self.servers = out
+        self.__attrs_init__(path, docs_path, title, version, description, servers)
+
+
+# -- the feature -------------------------------------------------------------------------------
 
 
 class OpenApi:
     """The installed feature: the document's routes and, when asked, the document itself."""
 
-    def __init__(self, settings: OpenApiSettings) -> None:
+    def __init__(self, settings: OpenApiSettings, app: DescribedApp) -> None:
         require_msgspec(f"app.enable_openapi ({_EXTRA})")
         self.settings = settings
-        self.docs = None
+        self.app = app
+        self.docs: DocsPage | None = None
         if settings.docs_path is not None:
             from ._docs import DocsPage
 
             self.docs = DocsPage(settings.docs_path, settings.path, settings.title)
         self._cache: dict[str, bytes] = {}
-        self._built_for: Any = None
+        self._built_for: tuple[CompiledRoute, ...] | None = None
 
-    def routes(self) -> list[tuple[str, Callable[[Any], Any]]]:
+    def routes(self) -> list[tuple[str, Handler]]:
         """``(path, GET handler)`` pairs for the app to register as feature paths."""
-        out: list[tuple[str, Callable[[Any], Any]]] = [(self.settings.path, self.serve_document)]
+        out: list[tuple[str, Handler]] = [(self.settings.path, self.serve_document)]
         if self.docs is not None:
-            base = self.settings.docs_path.rstrip("/")  # type: ignore[union-attr]
+            base = self.docs.docs_path
             out.append((base, self.docs.page))
-            out.append((base + "/{*asset}", self.docs.asset))
+            out.append((base.rstrip("/") + "/{*asset}", self.docs.asset))
         return out
 
-    def serve_document(self, request: Any) -> Response:
-        body = self.document_bytes(request.app, request.root_path)
-        response = Response(body, 200, None, JSON_TYPE)
+    def serve_document(self, request: Request) -> Response:
+        response = Response(self.document_bytes(request.root_path), 200, None, JSON_TYPE)
         response.set_header("Cache-Control", "no-cache")
         return response
 
-    def document_bytes(self, app: Any, root_path: str = "") -> bytes:
-        routes = app.compiled_routes()
+    def document_bytes(self, root_path: str = "") -> bytes:
+        """The document as served below ``root_path``, built once per route-table version."""
+        routes = self.app.compiled_routes()
         if routes is not self._built_for:  # the table changed (or first request): rebuild
             self._cache = {}
             self._built_for = routes
         body = self._cache.get(root_path)
         if body is None:
-            body = self._cache[root_path] = _json.dumpb(self.document(app, root_path))
+            body = self._cache[root_path] = _json.dumpb(self.document(root_path))
         return body
 
-    def document(self, app: Any, root_path: str = "") -> dict[str, Any]:
-        """The OpenAPI 3.1.0 document of ``app`` as a dict."""
-        return build_document(app.compiled_routes(), app, self.settings, root_path)
+    def document(self, root_path: str = "") -> dict[str, Any]:
+        """The OpenAPI 3.1.0 document of the app as a dict."""
+        return build_document(self.app.compiled_routes(), self.app, self.settings, root_path)
 
 
 # -- the document ------------------------------------------------------------------------------
 
 
-def build_document(routes: Sequence[Any], app: Any, settings: OpenApiSettings, root_path: str) -> dict[str, Any]:
+def build_document(
+    routes: Sequence[CompiledRoute], app: DescribedApp, settings: OpenApiSettings, root_path: str
+) -> dict[str, Any]:
+    """The OpenAPI 3.1.0 document of ``routes`` (``app.compiled_routes()``) as a dict."""
     described = [r for r in routes if r.spec.include_in_schema]
-    models = ModelSchemas(
-        [(r.spec.body, "validation") for r in described if r.spec.body is not None]
-        + [(r.spec.response, "serialization") for r in described if r.spec.response is not None]
-    )
+    models = ModelSchemas(_model_entries(described), reserved={"Error": ERROR_SCHEMA})
     jwt_installed = any(isinstance(mw, JwtAuth) for r in routes for mw in r.middleware) or any(
         isinstance(mw, JwtAuth) for mw in app.middleware
     )
@@ -145,11 +203,11 @@ def build_document(routes: Sequence[Any], app: Any, settings: OpenApiSettings, r
     if settings.description:
         info["description"] = settings.description
     doc: dict[str, Any] = {"openapi": OPENAPI_VERSION, "info": info}
-    servers = settings.servers or ([{"url": root_path}] if root_path else [])
+    servers = [dict(s) for s in settings.servers] or ([{"url": root_path}] if root_path else [])
     if servers:
         doc["servers"] = servers
     doc["paths"] = paths
-    components: dict[str, Any] = {"schemas": {"Error": ERROR_SCHEMA, **models.components}}
+    components: dict[str, Any] = {"schemas": models.components}
     if jwt_installed:
         components["securitySchemes"] = {
             "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
@@ -160,7 +218,18 @@ def build_document(routes: Sequence[Any], app: Any, settings: OpenApiSettings, r
     return doc
 
 
-def _template(route: Any) -> tuple[str, list[dict[str, Any]]]:
+def _model_entries(routes: Sequence[CompiledRoute]) -> list[tuple[Any, Mode]]:
+    entries: list[tuple[Any, Mode]] = []
+    for route in routes:
+        if route.spec.body is not None:
+            entries.append((route.spec.body, "validation"))
+    for route in routes:
+        if route.spec.response is not None:
+            entries.append((route.spec.response, "serialization"))
+    return entries
+
+
+def _template(route: CompiledRoute) -> tuple[str, list[dict[str, Any]]]:
     """``/users/{id:int}/{*rest}`` → ``/users/{id}/{rest}`` and its path parameters."""
     parts: list[str] = []
     parameters: list[dict[str, Any]] = []
@@ -177,7 +246,7 @@ def _template(route: Any) -> tuple[str, list[dict[str, Any]]]:
     return "/" + "/".join(parts), parameters
 
 
-def _base_operation_id(spec: Any) -> str:
+def _base_operation_id(spec: RouteSpec) -> str:
     if spec.named:
         return str(spec.name)
     return getattr(spec.handler, "__qualname__", None) or str(spec.name or "operation")
@@ -196,7 +265,7 @@ def _error(status: int) -> dict[str, Any]:
     return {"description": reason_phrase(status), "content": {JSON_TYPE: {"schema": _ERROR_REF}}}
 
 
-def _operation(route: Any, op_id: str, parameters: list[dict[str, Any]], models: ModelSchemas) -> dict[str, Any]:
+def _operation(route: CompiledRoute, op_id: str, parameters: list[dict[str, Any]], models: ModelSchemas) -> dict[str, Any]:
     spec = route.spec
     op: dict[str, Any] = {"operationId": op_id}
     if spec.tags:
@@ -241,7 +310,7 @@ def _operation(route: Any, op_id: str, parameters: list[dict[str, Any]], models:
     return op
 
 
-def _websocket_entry(route: Any, op_id: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
+def _websocket_entry(route: CompiledRoute, op_id: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
     spec = route.spec
     entry: dict[str, Any] = {"operationId": op_id}
     description = inspect.getdoc(spec.handler)
@@ -259,7 +328,7 @@ def _websocket_entry(route: Any, op_id: str, parameters: list[dict[str, Any]]) -
     return entry
 
 
-def _token_required(route: Any) -> bool:
+def _token_required(route: CompiledRoute) -> bool:
     """A strict JwtAuth applies and the route's path is not one of its skipped paths."""
     for mw in route.middleware:
         if isinstance(mw, JwtAuth) and mw.required and not route.spec.feature_path:
@@ -268,7 +337,7 @@ def _token_required(route: Any) -> bool:
     return False
 
 
-def _csrf_checked(route: Any) -> bool:
+def _csrf_checked(route: CompiledRoute) -> bool:
     for mw in route.middleware:
         if isinstance(mw, Csrf):
             config = mw.config
@@ -279,7 +348,7 @@ def _csrf_checked(route: Any) -> bool:
     return False
 
 
-def _rate_limited(route: Any) -> bool:
+def _rate_limited(route: CompiledRoute) -> bool:
     for mw in route.middleware:
         if isinstance(mw, RateLimit):
             exempt = mw.config.exempt_paths

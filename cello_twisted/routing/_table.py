@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from .._types import hooks_of
 from ._pattern import Segment, join_paths, parse_pattern
+
+if TYPE_CHECKING:
+    from ..guards import GuardLike
+    from ..middleware.compression import Compression
+    from ..middleware.cors import Cors, CorsConfig
+    from ..middleware.ratelimit import RateLimit, RateLimitConfig
+
+M = TypeVar("M")
+F = TypeVar("F", bound=Callable[..., Any])
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
 
@@ -36,7 +46,7 @@ class RouteSpec:
         "feature_path",
     )
 
-    def __init__(self, path: str, method: str, handler: Callable[..., Any], owner: Any, **opts: Any) -> None:
+    def __init__(self, path: str, method: str, handler: Callable[..., Any], owner: RouteTable, **opts: Any) -> None:
         self.path = path
         self.method = method
         self.handler = handler
@@ -94,20 +104,22 @@ class RouteTable:
     """Routes, middleware, guards, exception handlers and child blueprints."""
 
     prefix = ""
+    name: str | None = None  # a Blueprint's name
 
     def __init__(self) -> None:
         self.routes: list[RouteSpec] = []
         self.middleware: MiddlewareList = MiddlewareList(self)
-        self.guards: list[Any] = []
+        self.guards: list[GuardLike] = []
         self.exception_handlers: dict[type, Callable[..., Any]] = {}
-        self.blueprints: list[Any] = []
+        self.blueprints: list[RouteTable] = []
         self._parents: list[RouteTable] = []
 
     # -- change notification (registration is live) ------------------------
 
-    def _changed(self) -> None:
+    def invalidate(self) -> None:
+        """Registrations changed: the app recompiles its routes on the next request."""
         for parent in self._parents:
-            parent._changed()
+            parent.invalidate()
 
     def _roots(self) -> Iterator[RouteTable]:
         if not self._parents:
@@ -117,12 +129,12 @@ class RouteTable:
 
     # -- routes --------------------------------------------------------------
 
-    def route(self, path: str, methods: Iterable[str] = ("GET",), **options: Any) -> Callable[[Any], Any]:
+    def route(self, path: str, methods: Iterable[str] = ("GET",), **options: Any) -> Callable[[F], F]:
         if isinstance(methods, str):
             methods = (methods,)
         methods = [m.upper() for m in methods]
 
-        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def decorator(fn: F) -> F:
             specs = [RouteSpec(path, m, fn, self, **dict(options)) for m in methods]
             for spec in specs:
                 self._add(spec)
@@ -134,33 +146,33 @@ class RouteTable:
         for root in self._roots():
             root._check_unique(self._chain_to(root), spec)
         self.routes.append(spec)
-        self._changed()
+        self.invalidate()
 
-    def _vet(self, middleware: Any) -> None:
+    def _vet(self, middleware: object) -> None:
         """Overridden by App: refuse short secrets under ``strict_secrets``."""
 
     def _check_unique(self, tables: tuple[RouteTable, ...], spec: RouteSpec) -> None:
         """Overridden by App: same normalised path + method twice is an error."""
 
-    def get(self, path: str, **options: Any) -> Callable[[Any], Any]:
+    def get(self, path: str, **options: Any) -> Callable[[F], F]:
         return self.route(path, ("GET",), **options)
 
-    def post(self, path: str, **options: Any) -> Callable[[Any], Any]:
+    def post(self, path: str, **options: Any) -> Callable[[F], F]:
         return self.route(path, ("POST",), **options)
 
-    def put(self, path: str, **options: Any) -> Callable[[Any], Any]:
+    def put(self, path: str, **options: Any) -> Callable[[F], F]:
         return self.route(path, ("PUT",), **options)
 
-    def patch(self, path: str, **options: Any) -> Callable[[Any], Any]:
+    def patch(self, path: str, **options: Any) -> Callable[[F], F]:
         return self.route(path, ("PATCH",), **options)
 
-    def delete(self, path: str, **options: Any) -> Callable[[Any], Any]:
+    def delete(self, path: str, **options: Any) -> Callable[[F], F]:
         return self.route(path, ("DELETE",), **options)
 
-    def options(self, path: str, **options: Any) -> Callable[[Any], Any]:
+    def options(self, path: str, **options: Any) -> Callable[[F], F]:
         return self.route(path, ("OPTIONS",), **options)
 
-    def head(self, path: str, **options: Any) -> Callable[[Any], Any]:
+    def head(self, path: str, **options: Any) -> Callable[[F], F]:
         return self.route(path, ("HEAD",), **options)
 
     def websocket(
@@ -170,8 +182,8 @@ class RouteTable:
         guards: Any = None,
         subprotocols: Sequence[str] | None = None,
         max_message_size: int = 1048576,
-    ) -> Callable[[Any], Any]:
-        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+    ) -> Callable[[F], F]:
+        def decorator(fn: F) -> F:
             self._add(
                 RouteSpec(
                     path,
@@ -189,59 +201,59 @@ class RouteTable:
 
     # -- middleware, guards, errors ------------------------------------------
 
-    def use(self, middleware: Any) -> Any:
+    def use(self, middleware: M) -> M:
         """Append ``middleware(request, call_next)`` to this table's chain."""
         if not callable(middleware):
             raise TypeError("middleware must be callable as mw(request, call_next)")
         for root in self._roots():
             root._vet(middleware)
         self.middleware.append(middleware)
-        self._changed()
+        self.invalidate()
         return middleware
 
-    def _install(self, middleware: Any) -> Any:
+    def _install(self, middleware: M) -> M:
         """Add framework middleware, or replace one of the same class in place."""
         for index, existing in enumerate(self.middleware):
-            if type(existing) is type(middleware) and getattr(middleware, "singleton", True):
+            if type(existing) is type(middleware) and hooks_of(middleware).singleton:
                 for root in self._roots():
                     root._vet(middleware)
                 self.middleware[index] = middleware
-                self._changed()
+                self.invalidate()
                 return middleware
         return self.use(middleware)
 
-    def add_guard(self, guard: Any) -> None:
+    def add_guard(self, guard: GuardLike) -> None:
         if not callable(guard):
             raise TypeError("a guard must be callable as guard(request)")
         self.guards.append(guard)
-        self._changed()
+        self.invalidate()
 
-    def exception_handler(self, exc_class: type) -> Callable[[Any], Any]:
-        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def exception_handler(self, exc_class: type) -> Callable[[F], F]:
+        def decorator(fn: F) -> F:
             self.exception_handlers[exc_class] = fn
-            self._changed()
+            self.invalidate()
             return fn
 
         return decorator
 
-    def enable_cors(self, config: Any = None, **fields: Any) -> Any:
+    def enable_cors(self, config: CorsConfig | None = None, **fields: Any) -> Cors:
         from ..middleware.cors import Cors
 
         return self._install(Cors(config, **fields))
 
-    def enable_rate_limit(self, config: Any) -> Any:
+    def enable_rate_limit(self, config: RateLimitConfig) -> RateLimit:
         from ..middleware.ratelimit import RateLimit
 
         return self._install(RateLimit(config))
 
-    def enable_compression(self, min_size: int = 1024, level: int = 6) -> Any:
+    def enable_compression(self, min_size: int = 1024, level: int = 6) -> Compression:
         from ..middleware.compression import Compression
 
         return self._install(Compression(min_size=min_size, level=level))
 
     # -- nesting ---------------------------------------------------------------
 
-    def register_blueprint(self, bp: Any) -> None:
+    def register_blueprint(self, bp: RouteTable) -> None:
         if bp is self or self._is_descendant_of(bp):
             raise ValueError("cannot register a blueprint into itself or its descendant")
         for root in self._roots():
@@ -249,11 +261,11 @@ class RouteTable:
                 raise ValueError(f"blueprint {bp.name!r} is already registered in this app")
         for root in self._roots():
             outer = self._chain_to(root)
-            for spec, inner in bp._walk():
+            for spec, inner in bp.walk_routes():
                 root._check_unique((*outer, *inner), spec)
         self.blueprints.append(bp)
         bp._parents.append(self)
-        self._changed()
+        self.invalidate()
 
     register = register_blueprint
 
@@ -272,7 +284,7 @@ class RouteTable:
                 return (*parent._chain_to(root), self)
         return (self,)
 
-    def _walk(
+    def walk_routes(
         self, outer: tuple[RouteTable, ...] = ()
     ) -> Iterator[tuple[RouteSpec, tuple[RouteTable, ...]]]:
         """Every route below this table, with the tables (outermost first) enclosing it."""
@@ -280,12 +292,12 @@ class RouteTable:
         for spec in self.routes:
             yield spec, chain
         for child in self.blueprints:
-            yield from child._walk(chain)
+            yield from child.walk_routes(chain)
 
     def get_all_routes(self) -> list[tuple[str, str]]:
         """``[(full_path, METHOD)]`` in registration order, blueprints included."""
         out = []
-        for spec, chain in self._walk():
+        for spec, chain in self.walk_routes():
             prefixes = [t.prefix for t in chain]
             out.append((join_paths(*prefixes, spec.path), spec.method))
         return out

@@ -4,20 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from attrs import field, frozen
+from attrs import Attribute, field, frozen
+
+from .._validators import fail
 
 
-def _non_empty(instance: Any, attribute: Any, value: Any) -> None:
+def _path(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _non_empty(instance: Any, attribute: Attribute[Any], value: Any) -> None:
     if not isinstance(value, str) or not value:
-        raise ValueError(f"TlsConfig.{attribute.name} must be a non-empty path")
+        fail(instance, attribute.name, value, "a non-empty file path")
 
 
 @frozen
 class TlsConfig:
-    """Certificate and key files for HTTPS; the certificate file may hold the whole chain."""
+    """Certificate and key files for HTTPS; the certificate file may hold the whole chain.
 
-    cert_path: str = field(converter=lambda p: str(p) if p is not None else "", validator=_non_empty)
-    key_path: str = field(converter=lambda p: str(p) if p is not None else "", validator=_non_empty)
+    Raises:
+        ConfigError: an empty path (the files themselves are read by ``certificate_options``).
+    """
+
+    cert_path: str = field(converter=_path, validator=_non_empty)
+    key_path: str = field(converter=_path, validator=_non_empty)
 
 
 class TlsError(Exception):

@@ -31,7 +31,8 @@ class MemorySessionStore:
         if entry[0] <= self._now():
             self._prune()
             return None
-        return json.loads(entry[1])
+        data: dict[str, Any] = json.loads(entry[1])
+        return data
 
     def save(self, sid: str, data: dict[str, Any], ttl: float) -> None:
         self._prune()
