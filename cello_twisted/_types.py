@@ -93,11 +93,24 @@ class NativeMiddleware(Protocol):
     singleton: bool
     """Optional (default True): ``enable_*`` replaces an installed instance of the same class."""
 
+    feature_path_exempt: bool
+    """Optional (default False): kept out of the chains of paths an ``enable_*`` feature adds
+    (OpenAPI, docs, health, metrics), as rate limits, CSRF, sessions and logging are."""
+
 
 class Hooks:
     """The optional hooks of one middleware, looked up once (None where absent)."""
 
-    __slots__ = ("native", "link", "applies_to", "bind_clock", "secret_problems", "cluster_warning", "singleton")
+    __slots__ = (
+        "native",
+        "link",
+        "applies_to",
+        "bind_clock",
+        "secret_problems",
+        "cluster_warning",
+        "singleton",
+        "feature_path_exempt",
+    )
 
     def __init__(self, middleware: object) -> None:
         self.native: bool = bool(getattr(middleware, "native", False))
@@ -113,6 +126,7 @@ class Hooks:
         self.secret_problems: Callable[[], list[str]] | None = check if callable(check) else None
         self.cluster_warning: Callable[[], str | None] | None = getattr(middleware, "cluster_warning", None)
         self.singleton: bool = bool(getattr(middleware, "singleton", True))
+        self.feature_path_exempt: bool = bool(getattr(middleware, "feature_path_exempt", False))
 
 
 def hooks_of(middleware: object) -> Hooks:

@@ -19,14 +19,16 @@ from .server._threads import ReactorThreads
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IListeningPort, IReactorTime, IStreamServerEndpoint
 
+    from .guards import GuardLike
     from .middleware.csrf import Csrf, CsrfConfig
     from .middleware.jwt import JwtAuth, JwtConfig
     from .middleware.logging import RequestLogging
     from .middleware.security_headers import SecurityHeaders, SecurityHeadersConfig
     from .middleware.session import SessionConfig, Sessions
+    from .ops.openapi import OpenApi
     from .request import Request
     from .response import Response
-    from .routing._compile import Pipeline
+    from .routing._compile import CompiledRoute, Pipeline
     from .routing._resource import AppResource
     from .server._site import CelloSite
     from .server._threads import Threads
@@ -67,6 +69,8 @@ class App(RouteTable):
         # The compiled routes; None until the next request compiles them (registration is live).
         self.pipeline: Pipeline | None = None
         self._enabled_jwt: JwtAuth | None = None
+        # Routes added by ``enable_*`` features (OpenAPI, docs, ...), by feature name.
+        self._feature_routes: dict[str, list[RouteSpec]] = {}
 
     # -- configuration -------------------------------------------------------
 
@@ -188,6 +192,58 @@ class App(RouteTable):
         if max_size is not None and max_size < 0:
             raise ValueError("max_size must be >= 0")
         self.max_body_size = max_size
+
+    def enable_openapi(
+        self,
+        path: str = "/openapi.json",
+        docs_path: str | None = "/docs",
+        title: str | None = None,
+        version: str = "0.1.0",
+        description: str | None = None,
+        servers: Sequence[str | dict[str, Any]] | None = None,
+        *,
+        guards: Sequence[GuardLike] | None = None,
+    ) -> OpenApi:
+        """Serve an OpenAPI 3.1.0 document at ``path`` and Swagger UI at ``docs_path`` (SPEC_OPERATIONS §9)."""
+        from .ops.openapi import OpenApi, OpenApiSettings
+
+        feature = OpenApi(OpenApiSettings(path, docs_path, title, version, description, servers), self)
+        self.set_feature_routes("openapi", feature.routes(), guards=guards)
+        return feature
+
+    def set_feature_routes(
+        self,
+        feature: str,
+        routes: Sequence[tuple[str, Callable[[Request], Any]]],
+        *,
+        guards: Sequence[GuardLike] | None = None,
+    ) -> None:
+        """Register (or, called again, replace) the GET routes of an ``enable_*`` feature.
+
+        Feature paths are left out of the API description and of rate limits, CSRF,
+        sessions, request logging and the JWT requirement (SPEC_OPERATIONS principles);
+        ``guards`` apply to them like to any route.
+        """
+        old = self._feature_routes.pop(feature, [])
+        self.routes[:] = [spec for spec in self.routes if spec not in old]
+        added: list[RouteSpec] = []
+        try:
+            for path, handler in routes:
+                spec = RouteSpec(path, "GET", handler, self, guards=guards, feature_path=True)
+                self._add(spec)
+                added.append(spec)
+        except Exception:
+            self.routes[:] = [spec for spec in self.routes if spec not in added] + old
+            self._feature_routes[feature] = old
+            self.invalidate()
+            raise
+        self._feature_routes[feature] = added
+        self.invalidate()
+
+    def compiled_routes(self) -> tuple[CompiledRoute, ...]:
+        """Every route as served (full path, the middleware and guards that apply), in
+        registration order; compiles the table first if it changed."""
+        return (self.pipeline or self.compile()).routes
 
     @property
     def jwt(self) -> JwtAuth:

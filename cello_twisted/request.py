@@ -54,6 +54,11 @@ class MatchedRoute(Protocol):
     @property
     def name(self) -> str | None: ...
 
+    @property
+    def feature_path(self) -> bool:
+        """Whether an ``enable_*`` feature (OpenAPI, docs, ...) added this route."""
+        ...
+
 
 class Context(dict):  # type: ignore[type-arg]
     """Per-request storage for middleware and handlers (a dict with helpers)."""
@@ -137,6 +142,8 @@ class Request:
     _cookies: dict[str, str] | None = None
     _state: dict[str, Any] | None = None
     _client_ip: str | None = None
+    _validated: Any = None
+    _has_validated = False
 
     def __init__(self, raw: TwistedRequest, app: AppView, method: str, path: str, root_path: str = "") -> None:
         self.raw = raw
@@ -282,6 +289,18 @@ class Request:
 
     async def json_async(self) -> Any:
         return self.json()
+
+    @property
+    def validated(self) -> Any:
+        """The decoded, validated body of a route declared with ``body=`` (SPEC_OPERATIONS §9 r5)."""
+        if not self._has_validated:
+            raise RuntimeError("request.validated needs a route declared with body=<type>")
+        return self._validated
+
+    @validated.setter
+    def validated(self, value: Any) -> None:
+        self._validated = value
+        self._has_validated = True
 
     # -- per-request state -------------------------------------------------
 

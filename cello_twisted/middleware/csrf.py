@@ -90,6 +90,7 @@ class Csrf:
     """Refuses unsafe requests whose submitted token does not equal the cookie token."""
 
     native = True
+    feature_path_exempt = True  # never on OpenAPI/docs/health/metrics paths (SPEC_OPERATIONS principles)
 
     def __init__(self, config: CsrfConfig | None = None) -> None:
         self.config = config if config is not None else CsrfConfig()

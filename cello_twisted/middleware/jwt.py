@@ -36,6 +36,12 @@ def _raiser(exc: UnauthorizedError | None) -> Callable[[], Any]:
     return getter
 
 
+def _on_feature_path(request: Request) -> bool:
+    """Paths added by features (OpenAPI, docs, health, metrics) are skipped paths."""
+    route = request.route
+    return route is not None and route.feature_path
+
+
 class JwtAuth(TokenService):
     """Verifies ``Authorization: Bearer <token>`` and exposes the claims.
 
@@ -164,8 +170,10 @@ class JwtAuth(TokenService):
         self, request: Request, call_next: Link, exc: UnauthorizedError | None
     ) -> Response | Deferred[Response]:
         """No valid token: 401 in strict mode, else proceed with no claims."""
-        if self.required and not (
-            self.skip_paths and any_path_matches(self.skip_paths, request.path)
+        if (
+            self.required
+            and not (self.skip_paths and any_path_matches(self.skip_paths, request.path))
+            and not _on_feature_path(request)
         ):
             raise exc if exc is not None else UnauthorizedError("Authentication required")
         request.state["jwt_claims"] = _raiser(exc)

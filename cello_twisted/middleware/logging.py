@@ -34,6 +34,7 @@ class RequestLogging:
     """
 
     native = True
+    feature_path_exempt = True  # never on OpenAPI/docs/health/metrics paths (SPEC_OPERATIONS principles)
 
     def __init__(self, exclude_paths: Sequence[str] = ("/health", "/metrics", "/favicon.ico"), colors: bool | None = None) -> None:
         self.exclude_paths = tuple(exclude_paths)

@@ -128,6 +128,7 @@ class Sessions:
     """
 
     native = True
+    feature_path_exempt = True  # never on OpenAPI/docs/health/metrics paths (SPEC_OPERATIONS principles)
 
     def __init__(self, config: SessionConfig) -> None:
         if not isinstance(config, SessionConfig):

@@ -56,7 +56,18 @@ class RoutedApp(AppView, Protocol):
 class CompiledRoute:
     """A route as served: full path, the enclosing blueprints and its chain."""
 
-    __slots__ = ("spec", "path", "method", "param_names", "blueprints", "chain", "handler", "rate_limit")
+    __slots__ = (
+        "spec",
+        "path",
+        "method",
+        "param_names",
+        "blueprints",
+        "chain",
+        "handler",
+        "rate_limit",
+        "middleware",
+        "guards",
+    )
 
     def __init__(self, spec: RouteSpec, path: str, param_names: list[str], blueprints: tuple[RouteTable, ...]) -> None:
         self.spec = spec
@@ -67,10 +78,18 @@ class CompiledRoute:
         self.handler = spec.handler
         self.rate_limit = spec.rate_limit
         self.chain: Link = _unset
+        # What applies to it, outermost first (read by the API description).
+        self.middleware: list[Any] = []
+        self.guards: list[GuardLike] = []
 
     @property
     def name(self) -> str | None:
         return self.spec.name
+
+    @property
+    def feature_path(self) -> bool:
+        """Added by an ``enable_*`` feature (OpenAPI, docs, ...): no JWT requirement."""
+        return self.spec.feature_path
 
     def __repr__(self) -> str:
         return f"<Route {self.method} {self.path}>"
@@ -83,11 +102,20 @@ def _unset(request: Request) -> Response:
 class Pipeline:
     """What AppResource consults per request."""
 
-    __slots__ = ("router", "not_found", "bad_path", "too_large", "raw_static", "write")
+    __slots__ = ("router", "not_found", "bad_path", "too_large", "raw_static", "write", "routes")
 
-    def __init__(self, router: Router, not_found: Link, bad_path: Link, too_large: Link, writer: ResponseWriter) -> None:
+    def __init__(
+        self,
+        router: Router,
+        not_found: Link,
+        bad_path: Link,
+        too_large: Link,
+        writer: ResponseWriter,
+        routes: Sequence[CompiledRoute] = (),
+    ) -> None:
         self.write = writer.write
         self.router = router
+        self.routes = tuple(routes)  # every route in registration order
         self.not_found = not_found
         self.bad_path = bad_path
         self.too_large = too_large
@@ -115,6 +143,15 @@ def _raw_static_paths(router: Router) -> dict[bytes, tuple[PathEntry, str]]:
 
 
 def _call_handler(spec: RouteSpec, app: AppView) -> Callable[[Request], Any]:
+    call = _plain_call(spec, app)
+    if spec.body is None and spec.response is None:
+        return call  # routes without body=/response= get no extra step
+    from ..ops._body import typed_call
+
+    return typed_call(call, spec.body, spec.response)
+
+
+def _plain_call(spec: RouteSpec, app: AppView) -> Callable[[Request], Any]:
     fn = spec.handler
     if spec.threaded:
         return lambda request: app.run_blocking(fn, request)
@@ -185,6 +222,7 @@ def compile_app(app: RoutedApp) -> Pipeline:
     app_errors = ErrorHandling([app.exception_handlers], app)
     owners: dict[int, tuple[list[Any], ErrorHandling]] = {}
     websockets = []
+    routes: list[CompiledRoute] = []
     for spec, tables in app.walk_routes():
         blueprints = tables[1:]
         full_path = join_paths(*(t.prefix for t in tables), spec.path)
@@ -203,6 +241,8 @@ def compile_app(app: RoutedApp) -> Pipeline:
         errors = ErrorHandling([bp.exception_handlers for bp in reversed(blueprints)] + [app.exception_handlers], app)
         route = CompiledRoute(spec, full_path, [s.value for s in segments if s.kind != "lit"], blueprints)
         middleware = _for_route(middleware, route, app)
+        route.middleware, route.guards = middleware, guards
+        routes.append(route)
         if entry.owner is None:
             entry.owner = route
             owners[id(entry)] = (middleware, errors)
@@ -230,18 +270,23 @@ def compile_app(app: RoutedApp) -> Pipeline:
         app_level, _raiser(lambda r: BadRequestError("Request path is not valid UTF-8")), app_errors, context
     )
     too_large = compose(app_level, _raiser(lambda r: PayloadTooLargeError(app.max_body_size or 0)), app_errors, context)
-    return Pipeline(router, not_found, bad_path, too_large, ResponseWriter(context.finalizers))
+    return Pipeline(router, not_found, bad_path, too_large, ResponseWriter(context.finalizers), routes)
 
 
 def _for_route(middleware: Sequence[Any], route: CompiledRoute | None, app: RoutedApp) -> list[Any]:
     """Leave out native middleware that says it does not apply to ``route``.
 
     Rate limiters use this: exactly one applies per request (SPEC §2.14 r5), decided
-    here once instead of on every request.
+    here once instead of on every request. Paths added by features (OpenAPI, docs,
+    health, metrics) also leave out middleware declaring ``feature_path_exempt``
+    (rate limits, CSRF, sessions, request logging: SPEC_OPERATIONS principles).
     """
+    feature = route is not None and route.spec.feature_path
     kept = []
     for mw in middleware:
-        applies_to = hooks_of(mw).applies_to
-        if applies_to is None or applies_to(route, app):
+        hooks = hooks_of(mw)
+        if feature and hooks.feature_path_exempt:
+            continue
+        if hooks.applies_to is None or hooks.applies_to(route, app):
             kept.append(mw)
     return kept

@@ -21,6 +21,9 @@ class ServedRoute(Protocol):
     @property
     def name(self) -> str | None: ...
 
+    @property
+    def feature_path(self) -> bool: ...
+
 #: SPEC §2.1 r7: the order methods are listed in ``Allow``.
 ALLOW_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 

@@ -39,6 +39,11 @@ class RouteSpec:
         "description",
         "options",
         "owner",
+        "body",
+        "response",
+        "include_in_schema",
+        "named",
+        "feature_path",
     )
 
     def __init__(self, path: str, method: str, handler: Callable[..., Any], owner: RouteTable, **opts: Any) -> None:
@@ -51,10 +56,23 @@ class RouteSpec:
         self.guards = list(opts.pop("guards", None) or ())
         self.rate_limit = opts.pop("rate_limit", None)
         self.threaded = bool(opts.pop("threaded", False))
+        self.named = bool(opts.get("name"))  # an explicit name= (the OpenAPI operationId)
         self.name = opts.pop("name", None) or getattr(handler, "__name__", None)
         self.tags = list(opts.pop("tags", None) or ())
         self.summary = opts.pop("summary", None)
         self.description = opts.pop("description", None)
+        # API description (SPEC_OPERATIONS §9): typed body/response and schema visibility.
+        # ``feature_path`` marks paths added by an ``enable_*`` feature (OpenAPI, docs,
+        # health, metrics): left out of the schema and of JWT/CSRF/session/rate-limit/logging.
+        self.body = opts.pop("body", None)
+        self.response = opts.pop("response", None)
+        self.feature_path = bool(opts.pop("feature_path", False))
+        self.include_in_schema = bool(opts.pop("include_in_schema", True)) and not self.feature_path
+        if self.body is not None or self.response is not None:
+            from ..ops._body import check_model
+
+            check_model(self.body, "body")
+            check_model(self.response, "response")
         self.options = opts  # websocket options (subprotocols, max_message_size)
         if self.threaded and inspect.iscoroutinefunction(handler):
             raise ValueError(f"threaded=True cannot run coroutine function {self.name!r}")
