@@ -344,6 +344,16 @@ class ReturnedResourceTests(SynchronousTestCase):
         body = self.client.get("/files/img/a/b.png").json()
         self.assertEqual((body["name"], body["prepath"], body["postpath"]), ("img", ["files", "img"], ["a", "b.png"]))
 
+    def test_threaded_handler(self) -> None:
+        """A threaded=True handler may return a resource too."""
+
+        @self.app.get("/threaded/{*rest}", threaded=True)
+        def threaded(request: Any) -> Resource:
+            return Where("threaded")
+
+        body = self.client.get("/threaded/x").json()
+        self.assertEqual((body["name"], body["prepath"], body["postpath"]), ("threaded", ["threaded"], ["x"]))
+
     def test_deferred_result_traverses(self) -> None:
         """A Deferred firing with a resource: Twisted traverses it from the wildcard on."""
         body = self.client.get("/later/child/z").json()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from typing import Any
 
@@ -410,3 +411,41 @@ class FailureTests(LiveCase):
         self.assertEqual(self.slow.ended, ["ConnectionDone"])
         response, body = yield self.fetch("GET", self.base + "/ok")
         self.assertEqual(body, b"ok")
+
+
+EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "mounts.py")
+
+
+class ExampleTests(LiveCase):
+    """examples/mounts.py, loaded as twistd loads it, over a real socket."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        from cello_twisted.server._loader import load_app
+
+        upstream = self.listen(Site(Upstream()))
+        old = os.environ.get("UPSTREAM")
+        os.environ["UPSTREAM"] = f"127.0.0.1:{upstream}"
+        self.addCleanup(lambda: os.environ.pop("UPSTREAM") if old is None else os.environ.update(UPSTREAM=old))
+        self.addCleanup(sys.modules.pop, "mounts", None)
+        self.base = self.serve(load_app(EXAMPLE))
+
+    @inlineCallbacks
+    def test_example_mounts(self) -> Any:
+        """The documented example: files behind JWT, Flask under /legacy, the proxy, a returned File."""
+        response, body = yield self.fetch("GET", self.base + "/reports/report.txt")
+        self.assertEqual(response.code, 401)
+        response, body = yield self.fetch("POST", self.base + "/login")
+        token = json.loads(body)["access_token"]
+        response, body = yield self.fetch("GET", self.base + "/reports/report.txt", headers={"Authorization": f"Bearer {token}"})
+        self.assertEqual((response.code, body), (200, b"Quarterly report: all good.\n"))
+        self.assertEqual(header(response, "X-Frame-Options"), "DENY")
+        response, body = yield self.fetch("GET", self.base + "/legacy/hello")
+        self.assertEqual(json.loads(body), {"from": "flask"})
+        self.assertIsNotNone(header(response, "X-RateLimit-Remaining"))
+        response, body = yield self.fetch("GET", self.base + "/api/v1/users?x=1")
+        self.assertEqual(json.loads(body)["uri"], "/users?x=1")
+        response, body = yield self.fetch("GET", self.base + "/downloads/report.txt")
+        self.assertEqual(body, b"Quarterly report: all good.\n")
+        response, body = yield self.fetch("GET", self.base + "/")
+        self.assertIn(["/reports", "MOUNT"], json.loads(body)["routes"])
