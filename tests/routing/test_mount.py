@@ -213,6 +213,42 @@ class MatchingTests(SynchronousTestCase):
         self.assertEqual(client.get("/other/x").json()["postpath"], ["other", "x"])
 
 
+class NestedAppTests(SynchronousTestCase):
+    def test_another_apps_resource(self) -> None:
+        """§13 r1: another cello_twisted app's resource() mounted: its routes, root_path and JSON 404."""
+        inner = make_app()
+
+        @inner.get("/hello/{name}")
+        def hello(request: Any) -> dict[str, str]:
+            return {"hello": request.params["name"], "root_path": request.root_path, "path": request.path}
+
+        inner.mount("/res", Where("inner"))
+        outer = make_app()
+        outer.enable_security_headers()
+        outer.mount("/inner", inner.resource())
+        client = outer.test_client()
+        resp = client.get("/inner/hello/ann")
+        self.assertEqual(resp.json(), {"hello": "ann", "root_path": "/inner", "path": "/hello/ann"})
+        self.assertEqual(resp.headers["X-Frame-Options"], "DENY")
+        body = client.get("/inner/res/x").json()
+        self.assertEqual((body["name"], body["prepath"], body["postpath"]), ("inner", ["inner", "res"], ["x"]))
+        missing = client.get("/inner/nope")
+        self.assertEqual((missing.status_code, missing.json()["path"]), (404, "/nope"))
+
+    def test_blueprint_rate_limit_applies_to_its_mount(self) -> None:
+        """The nearest blueprint's limiter counts its mounts; the app's limiter does not count them."""
+        app = make_app()
+        app.enable_rate_limit(RateLimitConfig(requests=100, window=60))
+        bp = Blueprint("/bp")
+        bp.enable_rate_limit(RateLimitConfig(requests=1, window=60))
+        bp.mount("/res", Where())
+        app.register_blueprint(bp)
+        client = app.test_client()
+        first = client.get("/bp/res")
+        self.assertEqual((first.status_code, first.headers["X-RateLimit-Limit"]), (200, "1"))
+        self.assertEqual(client.get("/bp/res").status_code, 429)
+
+
 class ChainTests(SynchronousTestCase):
     """§13 r3: the app's middleware runs before the resource and its headers reach the response."""
 
