@@ -8,6 +8,9 @@ sockets in test_mount_live.py.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
@@ -17,7 +20,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 from twisted.web.util import DeferredResource
 
-from cello_twisted import App, Blueprint, RateLimitConfig
+from cello_twisted import App, Blueprint, RateLimitConfig, StaticFilesConfig
 from cello_twisted.errors import ForbiddenError
 from cello_twisted.routing._handoff import route_shape, split_at
 
@@ -197,6 +200,24 @@ class MatchingTests(SynchronousTestCase):
         """HEAD reaches the resource through Twisted's render: headers, no body."""
         resp = self.client.head("/legacy/x")
         self.assertEqual((resp.status_code, resp.content), (200, b""))
+
+    def test_static_directories_take_part_in_longest_prefix(self) -> None:
+        """enable_static_files below a mount keeps its paths (even missing files: JSON 404); equal prefix → the mount."""
+        root = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, root, True)
+        with open(os.path.join(root, "s.txt"), "w") as f:
+            f.write("static")
+        app = make_app()
+        app.mount("/site", Where("site"))
+        app.enable_static_files(StaticFilesConfig("/site/static", root))
+        app.enable_static_files(StaticFilesConfig("/same", root))
+        app.mount("/same", Where("same"))
+        client = app.test_client()
+        self.assertEqual(client.get("/site/static/s.txt").text, "static")
+        missing = client.get("/site/static/none.txt")
+        self.assertEqual((missing.status_code, missing.json()["error"]), (404, "Not Found"))
+        self.assertEqual(client.get("/site/other").json()["name"], "site")
+        self.assertEqual(client.get("/same/s.txt").json()["name"], "same")
 
     def test_root_mount_takes_every_unmatched_path(self) -> None:
         """A mount at / is a catch-all behind the routes."""
