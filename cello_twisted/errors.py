@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -13,6 +14,16 @@ def reason_phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Unknown"
+
+
+def internal_error_body(exc: BaseException, debug: bool) -> dict[str, Any]:
+    """The standard 500 body (SPEC §2.24 r3): exception details only in debug mode."""
+    body: dict[str, Any] = {"error": "Internal Server Error", "status": 500}
+    if debug:
+        body["exception"] = type(exc).__name__
+        body["detail"] = str(exc)
+        body["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).splitlines()
+    return body
 
 
 class HTTPError(Exception):

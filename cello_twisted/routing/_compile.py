@@ -16,7 +16,7 @@ from twisted.internet.defer import Deferred
 
 from .. import _json
 from .._defer import settle
-from .._types import AppContext, Link, hooks_of
+from .._types import AppContext, Link, RouteView, hooks_of
 from ..errors import BadRequestError, HTTPError, PayloadTooLargeError
 from ..guards import run_guards
 from ..middleware._chain import compose
@@ -24,6 +24,7 @@ from ..middleware._errors import ErrorHandling
 from ..request import AppView, Request
 from ..response import JSON_TYPE, Response
 from ..wire._writer import ResponseWriter
+from ._mount import MountDispatch, MountRoute, mount_path
 from ._pattern import join_paths, parse_pattern
 from ._router import PathEntry, Router
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from ..guards import GuardLike
     from ..server._lifecycle import Lifecycle
     from ..static._mount import StaticMount
+    from ._mount import MountSpec
     from ._table import RouteSpec, RouteTable
 
 
@@ -51,6 +53,8 @@ class RoutedApp(AppView, Protocol):
     def compile(self) -> Pipeline: ...
 
     def walk_routes(self) -> Iterator[tuple[RouteSpec, tuple[RouteTable, ...]]]: ...
+
+    def walk_mounts(self) -> Iterator[tuple[MountSpec, tuple[RouteTable, ...]]]: ...
 
 
 class CompiledRoute:
@@ -265,7 +269,7 @@ def compile_app(app: RoutedApp) -> Pipeline:
         entry.options_chain = compose(middleware, _options_endpoint(entry), errors, context)
         entry.not_allowed_chain = compose(middleware, _not_allowed(entry), errors, context)
     app_level = _for_route(app.middleware, None, app)  # requests that match no route
-    not_found = compose(app_level, _not_found_endpoint(app), app_errors, context)
+    not_found = _with_mounts(app, compose(app_level, _not_found_endpoint(app), app_errors, context))
     bad_path = compose(
         app_level, _raiser(lambda r: BadRequestError("Request path is not valid UTF-8")), app_errors, context
     )
@@ -273,7 +277,31 @@ def compile_app(app: RoutedApp) -> Pipeline:
     return Pipeline(router, not_found, bad_path, too_large, ResponseWriter(context.finalizers), routes)
 
 
-def _for_route(middleware: Sequence[Any], route: CompiledRoute | None, app: RoutedApp) -> list[Any]:
+def _with_mounts(app: RoutedApp, not_found: Link) -> Link:
+    """Unmatched paths at or below a mount prefix go to the longest mount (SPEC_OPERATIONS §13 r2).
+
+    Each mount's chain is built like a route's: app and blueprint middleware and
+    guards, then the mount's own ``guards``. Without mounts, ``not_found`` itself.
+    """
+    mounts = []
+    for spec, tables in app.walk_mounts():
+        blueprints = tables[1:]
+        route = MountRoute(spec, mount_path([t.prefix for t in tables], spec.path), blueprints)
+        middleware = list(app.middleware)
+        guards = list(app.guards)
+        for bp in blueprints:
+            middleware += bp.middleware
+            guards += bp.guards
+        errors = ErrorHandling([bp.exception_handlers for bp in reversed(blueprints)] + [app.exception_handlers], app)
+        endpoint = make_endpoint(route.endpoint, [*guards, *spec.guards])
+        route.chain = compose(_for_route(middleware, route, app), endpoint, errors, app.context)
+        mounts.append(route)
+    if not mounts:
+        return not_found
+    return MountDispatch(mounts, [m.url_path for m in app.static_mounts], not_found)
+
+
+def _for_route(middleware: Sequence[Any], route: RouteView | None, app: RoutedApp) -> list[Any]:
     """Leave out native middleware that says it does not apply to ``route``.
 
     Rate limiters use this: exactly one applies per request (SPEC §2.14 r5), decided
