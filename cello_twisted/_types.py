@@ -50,6 +50,11 @@ class RouteView(Protocol):
     rate_limit: Any
     blueprints: tuple[Any, ...]
 
+    @property
+    def feature_path(self) -> bool:
+        """Whether an ``enable_*`` feature (OpenAPI, health, ...) added this route."""
+        ...
+
 
 class TableView(Protocol):
     """A route table (App or Blueprint) as middleware hooks see it."""

@@ -309,7 +309,7 @@ def _for_route(middleware: Sequence[Any], route: RouteView | None, app: RoutedAp
     health, metrics) also leave out middleware declaring ``feature_path_exempt``
     (rate limits, CSRF, sessions, request logging: SPEC_OPERATIONS principles).
     """
-    feature = route is not None and route.spec.feature_path
+    feature = route is not None and route.feature_path
     kept = []
     for mw in middleware:
         hooks = hooks_of(mw)

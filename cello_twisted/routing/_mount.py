@@ -66,6 +66,7 @@ class MountRoute:
 
     method = "MOUNT"
     rate_limit = None
+    feature_path = False  # mounts are the user's resources, never a feature's path
     param_names: list[str] = []  # noqa: RUF012 - read-only, shared by every mount
 
     def __init__(self, spec: MountSpec, path: str, blueprints: tuple[Any, ...]) -> None:
