@@ -6,7 +6,12 @@ import base64
 import hashlib
 import hmac
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .._types import TableView
+    from ..request import Request
+    from .session import Sessions
 
 MAX_TOKEN = 256
 
@@ -15,17 +20,17 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def find_sessions(app: Any) -> Any:
+def find_sessions(app: TableView) -> Sessions | None:
     """The app's Sessions middleware (app level first, then blueprints), or None."""
     from .session import Sessions
 
-    tables = [app]
+    tables: list[TableView] = [app]
     while tables:
         table = tables.pop(0)
         for mw in table.middleware:
             if isinstance(mw, Sessions):
                 return mw
-        tables += getattr(table, "blueprints", [])
+        tables += table.blueprints
     return None
 
 
@@ -36,14 +41,14 @@ class SessionBinding:
     taken from one client is useless with another client's session.
     """
 
-    def __init__(self, sessions: Any, secret: bytes | None) -> None:
+    def __init__(self, sessions: Sessions, secret: bytes | None) -> None:
         self.sessions = sessions
         self._keys = [secret] if secret is not None else sessions.csrf_keys()
 
-    def incoming_id(self, request: Any) -> str | None:
+    def incoming_id(self, request: Request) -> str | None:
         return self.sessions.incoming_id(request)
 
-    def outgoing_id(self, request: Any) -> str | None:
+    def outgoing_id(self, request: Request) -> str | None:
         return self.sessions.outgoing_id(request)
 
     @staticmethod
@@ -55,7 +60,7 @@ class SessionBinding:
         random = _b64(secrets.token_bytes(24))
         return f"{random}.{self._sign(self._keys[0], sid, random).decode('ascii')}"
 
-    def valid(self, token: Any, sid: str) -> bool:
+    def valid(self, token: object, sid: str) -> bool:
         """Constant-time check that ``token`` was issued to session ``sid``."""
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN or not token.isascii():
             return False

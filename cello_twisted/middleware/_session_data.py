@@ -81,7 +81,7 @@ class Session(MutableMapping):  # type: ignore[type-arg]
         self.cleared = True
         self.modified = True
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kwargs: Any) -> None:
         """Validate the whole update once, so a failure leaves the session unchanged."""
         trial = dict(self._data)
         trial.update(*args, **kwargs)

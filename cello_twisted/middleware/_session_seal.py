@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -44,7 +45,7 @@ def sealed_length(cookie_name: str, plaintext_length: int) -> int:
 class Sealer:
     """Seals with the newest secret; opens with any (newest first)."""
 
-    def __init__(self, secrets: list[bytes]) -> None:
+    def __init__(self, secrets: Sequence[bytes]) -> None:
         self._ciphers = [AESGCM(derive_key(secret)) for secret in secrets]
 
     def seal(self, payload: dict[str, Any], cookie_name: str) -> str:

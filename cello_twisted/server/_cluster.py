@@ -140,7 +140,7 @@ def stop_on_signals(reactor: Any) -> None:
     """
     if threading.current_thread() is not threading.main_thread():
         return
-    stopping = []
+    stopping: list[bool] = []
 
     def stop_once() -> None:
         if not stopping and reactor.running:
@@ -173,7 +173,7 @@ class _Worker(protocol.ProcessProtocol):
         self.index = index
         self.pid: int | None = None
         self.started_at = 0.0
-        self.ended: Deferred = Deferred()
+        self.ended: Deferred[None] = Deferred()
 
     def processEnded(self, reason: Any) -> None:
         self.parent._ended(self, reason.value)
@@ -256,7 +256,7 @@ class ClusterParent:
             sock.close()
         self.sockets = []
 
-    def stop(self) -> Deferred:
+    def stop(self) -> Deferred[None]:
         """Close our socket first (clean refusals), SIGTERM workers, SIGKILL late ones."""
         self.stopping = True
         self.close_sockets()

@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from attrs import define
+from attrs import frozen
 
 from ._tls import TlsConfig
 
@@ -24,8 +24,10 @@ class StartupError(Exception):
     """A start-up failure reported as one stderr line and exit status 1 (SPEC §2.20 r5)."""
 
 
-@define
+@frozen
 class ServeOptions:
+    """The settings app.run() serves with, resolved once (flags > run() arguments > defaults)."""
+
     host: str
     port: int
     env: str
@@ -36,7 +38,7 @@ class ServeOptions:
     tls: TlsConfig | None
     http2: bool | None
     graceful_timeout: float
-    warnings: list[str]
+    warnings: tuple[str, ...]
 
 
 def parse_flags(argv: Sequence[str]) -> dict[str, Any]:
@@ -153,5 +155,5 @@ def resolve(
         tls=tls,
         http2=merged.get("http2"),
         graceful_timeout=float(timeout),
-        warnings=warnings,
+        warnings=tuple(warnings),
     )

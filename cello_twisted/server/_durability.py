@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol
 
 from twisted.logger import Logger
+
+from .._types import TableView, hooks_of
 
 _log = Logger(namespace="cello_twisted.server")
 _warned = False
 
 
-def revocation_warnings(app: Any) -> list[str]:
+class WarnedApp(TableView, Protocol):
+    """What the warning reads of an App (declared here: app.py sits above server/)."""
+
+    env: str
+
+
+def revocation_warnings(app: TableView) -> list[str]:
     """``durability_warning()`` messages of the app's middleware (blueprints included), each once."""
     found: list[str] = []
-    tables = [app]
+    tables: list[TableView] = [app]
     while tables:
         table = tables.pop(0)
         for mw in table.middleware:
-            check = getattr(mw, "durability_warning", None)
-            message = check() if callable(check) else None
+            check = hooks_of(mw).durability_warning
+            message = check() if check is not None else None
             if message and message not in found:
                 found.append(message)
-        tables += getattr(table, "blueprints", [])
+        tables += table.blueprints
     return found
 
 
-def warn_revocations(app: Any) -> None:
+def warn_revocations(app: WarnedApp) -> None:
     """Log the warnings once per process, in production only."""
     global _warned
     if _warned or app.env != "production":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.web import server
+from twisted.web import http, server
 
 from .. import _json
 
@@ -90,6 +90,8 @@ class CelloRequest(server.Request):
         self.requestHeaders.removeHeader(b"expect")
         channel = self.channel
         transport = channel.transport
+        if transport is None:  # the connection is already gone: nothing to answer
+            return
         transport.write(_refusal(limit))
         # Lingering close: closing with unread upload bytes in the socket makes the kernel
         # send a RST that can destroy the 413 before the client reads it. Half-close
@@ -118,5 +120,5 @@ class CelloSite(server.Site):
         super().__init__(resource, **kwargs)
         self.displayTracebacks = False
 
-    def log(self, request: Any) -> None:
+    def log(self, request: http.Request) -> None:
         """Twisted's access log is the largest per-request cost; RequestLogging replaces it."""

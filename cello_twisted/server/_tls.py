@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from attrs import field, frozen
+from attrs import Attribute, field, frozen
+
+from .._validators import fail
 
 
-def _non_empty(instance: Any, attribute: Any, value: Any) -> None:
+def _path(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _non_empty(instance: Any, attribute: Attribute[Any], value: Any) -> None:
     if not isinstance(value, str) or not value:
-        raise ValueError(f"TlsConfig.{attribute.name} must be a non-empty path")
+        fail(instance, attribute.name, value, "a non-empty file path")
 
 
 #: Mozilla "intermediate" TLS 1.2 suites without DHE (SPEC_OPERATIONS §11 r8): ECDHE key
@@ -25,19 +31,18 @@ TLS13_CIPHERS = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY
 CURVES = "X25519:P-256:P-384"
 
 
-def _cipher_string(instance: Any, attribute: Any, value: Any) -> None:
+def _cipher_string(instance: Any, attribute: Attribute[Any], value: Any) -> None:
     if value is None:
         return
-    from ..errors import ConfigError
-
+    allowed = "None or a non-empty OpenSSL cipher string naming TLS 1.2 ciphers this OpenSSL knows"
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"TlsConfig.ciphers must be a non-empty OpenSSL cipher string or None, not {value!r}")
+        fail(instance, attribute.name, value, allowed)
     from OpenSSL import SSL
 
     try:
         SSL.Context(SSL.TLS_METHOD).set_cipher_list(value.encode("ascii", "replace"))
     except SSL.Error:
-        raise ConfigError(f"TlsConfig.ciphers {value!r} names no TLS 1.2 cipher this OpenSSL knows") from None
+        fail(instance, attribute.name, value, allowed)
 
 
 @frozen
@@ -46,10 +51,14 @@ class TlsConfig:
 
     ``ciphers`` (an OpenSSL cipher string for TLS 1.2) replaces the default policy,
     ``DEFAULT_CIPHERS`` (Mozilla intermediate without DHE).
+
+    Raises:
+        ConfigError: an empty path or an unusable cipher string (the files themselves are
+            read by ``certificate_options``).
     """
 
-    cert_path: str = field(converter=lambda p: str(p) if p is not None else "", validator=_non_empty)
-    key_path: str = field(converter=lambda p: str(p) if p is not None else "", validator=_non_empty)
+    cert_path: str = field(converter=_path, validator=_non_empty)
+    key_path: str = field(converter=_path, validator=_non_empty)
     ciphers: str | None = field(default=None, validator=_cipher_string)
 
 

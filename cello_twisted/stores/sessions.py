@@ -7,7 +7,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from ..errors import ConfigError
+from .._validators import fail
 
 MAX_SESSIONS = 100_000
 
@@ -24,7 +24,7 @@ class MemorySessionStore:
 
     def __init__(self, clock: Any = None, max_sessions: int = MAX_SESSIONS) -> None:
         if isinstance(max_sessions, bool) or not isinstance(max_sessions, int) or max_sessions < 1:
-            raise ConfigError(f"MemorySessionStore.max_sessions must be an int >= 1, not {max_sessions!r}")
+            fail(self, "max_sessions", max_sessions, "an int >= 1")
         self.clock = clock
         self.max_sessions = max_sessions
         self._data: OrderedDict[str, tuple[float, str]] = OrderedDict()  # least recently used first
@@ -40,7 +40,8 @@ class MemorySessionStore:
             del self._data[sid]
             return None
         self._data.move_to_end(sid)
-        return json.loads(entry[1])
+        data: dict[str, Any] = json.loads(entry[1])
+        return data
 
     def save(self, sid: str, data: dict[str, Any], ttl: float) -> None:
         entries = self._data

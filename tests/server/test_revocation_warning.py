@@ -8,8 +8,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from cello_twisted import App, JwtConfig, SessionConfig
 from cello_twisted.server._durability import revocation_warnings
 from cello_twisted.stores import MemorySessionStore
-
-from ._helpers import PYTHON, spawn, tempdir, write_app
+from tests._support.processes import PYTHON, spawn, tempdir, write_app
 
 SECRET = "k" * 64
 

@@ -13,9 +13,9 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from cello_twisted import TlsConfig
 from cello_twisted.errors import ConfigError
+from tests._support.processes import PYTHON, spawn, tempdir, write_app
 
 from ._certs import make_cert
-from ._helpers import PYTHON, spawn, tempdir, write_app
 from .test_tls import client_context
 
 pytestmark = pytest.mark.live
