@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
 
 from ._types import AppContext, hooks_of
+from ._validators import fail
 from .middleware._chain import AfterRequest, BeforeRequest
 from .request import TrustedProxies
 from .routing._pattern import join_paths, parse_pattern
@@ -44,6 +45,7 @@ class App(RouteTable):
         trusted_proxies: peers (IPs, CIDRs or ``"*"``) allowed to set X-Forwarded-For.
         clock: an ``IReactorTime`` for every time-based feature; defaults to the reactor.
         strict_secrets: refuse short secrets in every environment, not only production.
+        max_form_fields: urlencoded or multipart bodies with more fields get 400.
     """
 
     def __init__(
@@ -53,11 +55,15 @@ class App(RouteTable):
         trusted_proxies: Sequence[str] = (),
         clock: IReactorTime | None = None,
         strict_secrets: bool = False,
+        max_form_fields: int = 1000,
     ) -> None:
         super().__init__()
         self.max_body_size = max_body_size
         self.trusted_proxies = TrustedProxies(trusted_proxies)
         self.strict_secrets = strict_secrets
+        if isinstance(max_form_fields, bool) or not isinstance(max_form_fields, int) or max_form_fields < 1:
+            fail(self, "max_form_fields", max_form_fields, "an int >= 1")
+        self.max_form_fields = max_form_fields
         self.state = SimpleNamespace()
         self.env = "development"
         self.debug = False
@@ -276,6 +282,14 @@ class App(RouteTable):
     def run_blocking(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]:
         """Run blocking ``fn`` in the reactor's thread pool (inline when no reactor runs)."""
         return self.context.threads.run_blocking(fn, *args, **kwargs)
+
+    def cooperate(self, steps: Iterator[object]) -> Deferred[None]:
+        """Run ``steps`` (an iterator doing a little work per item) between reactor events.
+
+        Fires when the iterator is exhausted. Runs inline when no reactor runs (and
+        under the in-memory test client), like ``run_blocking``.
+        """
+        return self.context.threads.cooperate(steps)
 
     # -- serving -------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from twisted.internet.defer import Deferred
 
 from .. import _json
 from .._defer import settle
-from .._types import AppContext, Link, RouteView, hooks_of
+from .._types import AppContext, Link, RouteView, TableView, hooks_of
 from ..errors import BadRequestError, HTTPError, PayloadTooLargeError
 from ..guards import run_guards
 from ..middleware._chain import compose
@@ -49,6 +49,9 @@ class RoutedApp(AppView, Protocol):
 
     @property
     def middleware(self) -> Sequence[Any]: ...
+
+    @property
+    def blueprints(self) -> Sequence[TableView]: ...
 
     def compile(self) -> Pipeline: ...
 
@@ -222,6 +225,7 @@ def _not_found_endpoint(app: RoutedApp) -> Link:
 def compile_app(app: RoutedApp) -> Pipeline:
     """The app's routes as a router of ready chains, plus the chains for unmatched requests."""
     context = app.context
+    _bind_app(app)
     router = Router()
     app_errors = ErrorHandling([app.exception_handlers], app)
     owners: dict[int, tuple[list[Any], ErrorHandling]] = {}
@@ -275,6 +279,18 @@ def compile_app(app: RoutedApp) -> Pipeline:
     )
     too_large = compose(app_level, _raiser(lambda r: PayloadTooLargeError(app.max_body_size or 0)), app_errors, context)
     return Pipeline(router, not_found, bad_path, too_large, ResponseWriter(context.finalizers), routes)
+
+
+def _bind_app(app: RoutedApp) -> None:
+    """Hand the app to middleware that asks for it (``bind_app``), blueprints' included."""
+    tables: list[TableView] = [app]
+    while tables:
+        table = tables.pop(0)
+        for mw in table.middleware:
+            bind = hooks_of(mw).bind_app
+            if bind is not None:
+                bind(app)
+        tables += table.blueprints
 
 
 def _with_mounts(app: RoutedApp, not_found: Link) -> Link:

@@ -64,6 +64,12 @@ def run(app: RunnableApp, host: str = "127.0.0.1", port: int = 8000, **kwargs: A
     problems = app.secret_problems() if opts.env == "production" else []
     if problems:
         _fail(f"refusing to start in production: {problems[0]}")
+    from ._cluster import worker_index
+
+    if worker_index() is None:  # the process the operator started; workers stay quiet
+        from ._durability import warn_revocations
+
+        warn_revocations(app)
     tls_options = None
     if opts.tls is not None:
         try:

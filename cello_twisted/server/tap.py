@@ -202,6 +202,10 @@ def makeService(options: Options) -> service.IService:
     if options["logs"] or app.debug:
         add_request_logging(app)
     timeout = options["graceful-timeout"]
+    if worker_index() is None:  # the process the operator started; workers stay quiet
+        from ._durability import warn_revocations
+
+        warn_revocations(app)
     if worker_index() is not None:
         def adopted(reactor: Any) -> list[Any]:
             from ._cluster import prepare_worker
