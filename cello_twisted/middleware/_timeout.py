@@ -23,8 +23,9 @@ from typing import Any
 
 from twisted.logger import Logger
 
-from ..errors import ConfigError, HTTPError
-from ._chain import Link, is_deferred
+from .._defer import is_deferred
+from .._types import Link
+from ..errors import HTTPError
 
 _log = Logger(namespace="cello_twisted.timeout")
 
@@ -35,19 +36,6 @@ class HandlerTimeoutError(HTTPError):
     def __init__(self, seconds: float) -> None:
         super().__init__(503, f"Request timed out after {seconds:g} s", {"Retry-After": "1"})
         self.seconds = seconds
-
-
-def check_timeout(value: Any, field: str) -> float | None:
-    """Validate a timeout setting: None (none), or seconds > 0 (``math.inf``: never).
-
-    Raises:
-        ConfigError: the value is not a positive number.
-    """
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value <= 0:
-        raise ConfigError(f"{field} must be a number of seconds > 0 or None, not {value!r}")
-    return float(value)
 
 
 class _LateThreadLog:

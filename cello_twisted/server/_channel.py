@@ -216,8 +216,8 @@ class CelloChannel(HTTPChannel):
         headers = self.requests[-1].requestHeaders
         if _DIRECT:  # two dict lookups on the hot path
             raw = headers._rawHeaders
-            hosts = raw.get(_HOST_KEY)  # type: ignore[arg-type]
-            coded = raw.get(_TE_KEY) is not None  # type: ignore[arg-type]
+            hosts = raw.get(_HOST_KEY)
+            coded = raw.get(_TE_KEY) is not None
         else:
             hosts = headers.getRawHeaders(b"host")
             coded = headers.hasHeader(b"transfer-encoding")
@@ -346,7 +346,7 @@ def channel_class(limits: ConnectionLimits, clock: Any) -> type[CelloChannel]:
 
 if H2Connection is not None:
 
-    class CelloH2Stream(H2Stream):  # type: ignore[misc,valid-type]
+    class CelloH2Stream(H2Stream):
         """A stream that can be refused (413, 503) while its request is being built."""
 
         _registered = False
@@ -358,7 +358,7 @@ if H2Connection is not None:
                 return
             self._conn.refuse_stream(self.streamID, status, detail, headers)
 
-    class CelloH2Connection(H2Connection):  # type: ignore[misc,valid-type]
+    class CelloH2Connection(H2Connection):
         """HTTP/2 whose idle timer spares connections with streams open, and whose
         refusals end only their own stream."""
 
@@ -447,7 +447,7 @@ if H2Connection is not None:
             pass
 
 else:  # pragma: no cover
-    CelloH2Connection = None  # type: ignore[assignment,misc,method-assign]
+    CelloH2Connection = None  # type: ignore[assignment,misc]
 
 
 class CelloProtocol(_GenericHTTPChannelProtocol):
@@ -455,7 +455,7 @@ class CelloProtocol(_GenericHTTPChannelProtocol):
 
     def dataReceived(self, data: bytes) -> Any:
         if self._negotiatedProtocol is None:
-            channel = self._channel
+            channel: Any = self._channel  # a CelloChannel until the switch
             if getattr(channel.transport, "negotiatedProtocol", None) == b"h2" and CelloH2Connection is not None:
                 self._switch_to_h2(channel)
             else:
@@ -464,7 +464,7 @@ class CelloProtocol(_GenericHTTPChannelProtocol):
 
     def _switch_to_h2(self, old: CelloChannel) -> None:
         # Twisted's own switch, with our connection class and the old channel's timer stopped.
-        producer = old._networkProducer
+        producer: Any = old._networkProducer  # the transport, registered as a streaming producer
         producer.unregisterProducer()
         old.retire()
         transport = old.transport
@@ -481,7 +481,9 @@ class CelloProtocol(_GenericHTTPChannelProtocol):
         self._negotiatedProtocol = b"h2"  # type: ignore[assignment]
 
     def connection_state(self) -> str:
-        return self._channel.connection_state()
+        channel: CelloChannel | CelloH2Connection = self._channel  # type: ignore[assignment]  # ours, per protocol()
+        return channel.connection_state()
 
     def close_after_response(self) -> None:
-        self._channel.close_after_response()
+        channel: CelloChannel | CelloH2Connection = self._channel  # type: ignore[assignment]  # ours, per protocol()
+        channel.close_after_response()

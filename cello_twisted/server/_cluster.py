@@ -129,7 +129,7 @@ def stop_on_signals(reactor: Any) -> None:
     """
     if threading.current_thread() is not threading.main_thread():
         return
-    stopping = []
+    stopping: list[bool] = []
 
     def stop_once() -> None:
         if not stopping and reactor.running:
@@ -166,7 +166,7 @@ class _Worker(protocol.ProcessProtocol):
         self.last_line: str | None = None  # the last line it wrote to stderr before ready
         self._stderr = b""
         self._status = b""
-        self.ended: Deferred = Deferred()
+        self.ended: Deferred[None] = Deferred()
 
     def childDataReceived(self, childFD: int, data: bytes) -> None:
         if childFD == 2:
@@ -237,8 +237,8 @@ class ClusterParent:
         self.ever_ready = False
         self.start_failures = 0  # workers in a row that exited before accepting
         self.failure: str | None = None  # set when the parent gives up (exit 1 with it)
-        self.ready: Deferred = Deferred()  # fires when the first worker accepts connections
-        self.gave_up: Deferred = Deferred()  # fires with ``failure`` when no worker can start
+        self.ready: Deferred[int] = Deferred()  # fires (worker index) when the first worker accepts connections
+        self.gave_up: Deferred[str | None] = Deferred()  # fires with ``failure`` when no worker can start
 
     @property
     def pids(self) -> list[int]:
@@ -331,7 +331,7 @@ class ClusterParent:
             sock.close()
         self.sockets = []
 
-    def stop(self) -> Deferred:
+    def stop(self) -> Deferred[None]:
         """Close our socket first (clean refusals), SIGTERM workers, SIGKILL late ones."""
         self.stopping = True
         self.close_sockets()

@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from attrs import define
+from attrs import frozen
 
 from ._limits import DEFAULT_LIMITS, LIMIT_NAMES, ConnectionLimits
 from ._tls import TlsConfig
@@ -27,8 +27,10 @@ class StartupError(Exception):
     """A start-up failure reported as one stderr line and exit status 1 (SPEC §2.20 r5)."""
 
 
-@define
+@frozen
 class ServeOptions:
+    """The settings app.run() serves with, resolved once (flags > run() arguments > defaults)."""
+
     host: str
     port: int
     env: str
@@ -39,7 +41,7 @@ class ServeOptions:
     tls: TlsConfig | None
     http2: bool | None
     graceful_timeout: float
-    warnings: list[str]
+    warnings: tuple[str, ...]
     limits: ConnectionLimits = DEFAULT_LIMITS
 
 
@@ -174,6 +176,6 @@ def resolve(
         tls=tls,
         http2=merged.get("http2"),
         graceful_timeout=float(timeout),
-        warnings=warnings,
+        warnings=tuple(warnings),
         limits=limits,
     )

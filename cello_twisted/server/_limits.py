@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
-from attrs import fields, frozen
+from attrs import Attribute, field, frozen
 
-from ..errors import ConfigError
+from .._validators import fail, positive_int, positive_number
 
 #: The keyword names accepted by app.run(), app.site() and app.listen().
 LIMIT_NAMES = (
@@ -19,7 +20,17 @@ LIMIT_NAMES = (
     "backlog",
 )
 
-_TIMEOUTS = ("header_timeout", "body_timeout", "keep_alive_timeout")
+
+def _seconds(instance: Any, attribute: Attribute[Any], value: Any) -> None:
+    positive_number(instance, attribute, value)
+    if math.isnan(value):
+        fail(instance, attribute.name, value, "a number of seconds > 0")
+
+
+def _header_bytes(instance: Any, attribute: Attribute[Any], value: Any) -> None:
+    positive_int(instance, attribute, value)
+    if value < 64:
+        fail(instance, attribute.name, value, "an int >= 64 (a request line must fit)")
 
 
 @frozen
@@ -33,26 +44,17 @@ class ConnectionLimits:
         max_header_count: header lines allowed per request.
         max_header_bytes: bytes allowed for request line + headers (and for the request line alone).
         backlog: the kernel's accept queue length for every listening socket.
+
+    Raises:
+        ConfigError: a value out of range (naming the field and what is allowed).
     """
 
-    header_timeout: float = 10.0
-    body_timeout: float = 30.0
-    keep_alive_timeout: float = 60.0
-    max_header_count: int = 100
-    max_header_bytes: int = 16384
-    backlog: int = 1024
-
-    def __attrs_post_init__(self) -> None:
-        for name in _TIMEOUTS:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ConfigError(f"{name} must be a number of seconds > 0, got {value!r}")
-        for name in ("max_header_count", "max_header_bytes", "backlog"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
-        if self.max_header_bytes < 64:
-            raise ConfigError(f"max_header_bytes must be at least 64, got {self.max_header_bytes!r}")
+    header_timeout: float = field(validator=_seconds, default=10.0)
+    body_timeout: float = field(validator=_seconds, default=30.0)
+    keep_alive_timeout: float = field(validator=_seconds, default=60.0)
+    max_header_count: int = field(default=100, validator=positive_int)
+    max_header_bytes: int = field(default=16384, validator=_header_bytes)
+    backlog: int = field(default=1024, validator=positive_int)
 
     @property
     def shortest_timeout(self) -> float:
@@ -73,16 +75,3 @@ def split_limits(kwargs: Mapping[str, Any]) -> tuple[ConnectionLimits, dict[str,
     rest = {k: v for k, v in kwargs.items() if k not in LIMIT_NAMES}
     return (ConnectionLimits(**given) if given else DEFAULT_LIMITS), rest
 
-
-def limit_defaults() -> dict[str, Any]:
-    """Each limit's default, keyed by name (for usage texts and docs)."""
-    return {f.name: f.default for f in fields(ConnectionLimits)}
-
-
-def validate_max_concurrent(value: Any) -> int | None:
-    """``App(max_concurrent_requests=)``: None (no shedding) or an integer >= 1."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"max_concurrent_requests must be None or an integer >= 1, got {value!r}")
-    return value

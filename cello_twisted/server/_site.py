@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from twisted.web import server
+from twisted.web import http, server
 
 from ._channel import CelloProtocol, channel_class
 from ._limits import DEFAULT_LIMITS, ConnectionLimits
@@ -79,7 +79,7 @@ class CelloRequest(server.Request):
         old = getattr(self, "content", None)
         if old is not None and not isinstance(old, _Discard):
             old.close()
-        self.content = _Discard()  # type: ignore[assignment]
+        self.content = _Discard()
         # The channel answers "Expect: 100-continue" right after gotLength; a refused
         # upload must not be invited.
         self.requestHeaders.removeHeader(b"expect")
@@ -156,9 +156,9 @@ class CelloSite(server.Site):
             protocol.callLater = self._clock.callLater  # connection timers follow app.clock
         return protocol
 
-    def protocol(self) -> CelloProtocol:  # type: ignore[override]
+    def protocol(self) -> CelloProtocol:
         """Twisted's factory hook: each connection gets a CelloChannel behind the H1/H2 switch."""
         return CelloProtocol(self._channel_class())
 
-    def log(self, request: Any) -> None:
+    def log(self, request: http.Request) -> None:
         """Twisted's access log is the largest per-request cost; RequestLogging replaces it."""

@@ -197,10 +197,10 @@ class ClusterService(service.Service):
         from twisted.internet import reactor
 
         from ._cluster import ClusterParent
-        from ._runner import _cluster_warnings
+        from ._runner import cluster_warnings
 
         super().startService()
-        for message in _cluster_warnings(self.app):
+        for message in cluster_warnings(self.app):
             _log.warn("cluster mode: {message}", message=message)
         self.parent = ClusterParent(reactor, self.sockets, self.workers, self.graceful_timeout, worker_argv())
         bound = [(spec.kind, sock.getsockname()[1]) for sock, spec in zip(self.sockets, self.specs, strict=True)]
@@ -234,7 +234,7 @@ def worker_argv(argv: list[str] | None = None) -> list[str]:
 
 def makeService(options: Options) -> service.IService:
     from ._cluster import adopted_endpoints, worker_index
-    from ._runner import _add_request_logging
+    from ._runner import add_request_logging
     from ._tls import certificate_options
     from ._twistd_endpoints import make_endpoint
 
@@ -243,8 +243,12 @@ def makeService(options: Options) -> service.IService:
     app.env = options["env"]
     app.debug = bool(options["debug"])
     if options["logs"] or app.debug:
-        _add_request_logging(app)
+        add_request_logging(app)
     timeout = options["graceful-timeout"]
+    if worker_index() is None:  # the process the operator started; workers stay quiet
+        from ._durability import warn_revocations
+
+        warn_revocations(app)
     if worker_index() is not None:
         def adopted(reactor: Any) -> list[Any]:
             from ._cluster import prepare_worker

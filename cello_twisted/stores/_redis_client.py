@@ -106,7 +106,7 @@ class RedisBackend:
             _log.warn(
                 "{owner}: Redis at {url} unavailable ({reason}); failing closed",
                 owner=self.owner,
-                url=_safe_url(self.url),
+                url=safe_url(self.url),
                 reason=reason,
             )
         return SharedStoreUnavailable(self.owner, reason)
@@ -117,7 +117,7 @@ class RedisBackend:
                 self._backoff = 0.0
                 self._down_until = 0.0
             _log.info(
-                "{owner}: Redis at {url} reachable again", owner=self.owner, url=_safe_url(self.url)
+                "{owner}: Redis at {url} reachable again", owner=self.owner, url=safe_url(self.url)
             )
 
     def available(self) -> bool:
@@ -146,7 +146,7 @@ class RedisBackend:
             return self._guarded(fn, args)
         from twisted.internet.threads import deferToThread
 
-        d: Deferred = deferToThread(self._guarded, fn, args)
+        d: Deferred[Any] = deferToThread(self._guarded, fn, args)
         d.addTimeout(self.timeout, self._reactor)
         d.addErrback(self._timed_out)
         return d
@@ -183,7 +183,7 @@ def _describe(exc: BaseException) -> str:
     return f"{name}: {text}"[:200] if text else name
 
 
-def _safe_url(url: str) -> str:
+def safe_url(url: str) -> str:
     """``url`` without its password, for logs."""
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest:

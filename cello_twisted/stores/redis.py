@@ -18,7 +18,7 @@ from typing import Any
 
 from ._redis_client import DEFAULT_TIMEOUT, DEFAULT_URL, RedisBackend, SharedStoreUnavailable
 from ._redis_scripts import REVOKE, SLIDING_WINDOW, TOKEN_BUCKET
-from .ratelimit import _EPSILON, RateLimitResult, _ceil
+from .ratelimit import EPSILON, RateLimitResult, ceil_seconds
 
 __all__ = [
     "RedisTokenBlacklist",
@@ -55,9 +55,9 @@ class _RedisStore:
         self.backend.close()
 
     def __repr__(self) -> str:
-        from ._redis_client import _safe_url
+        from ._redis_client import safe_url
 
-        return f"{type(self).__name__}({_safe_url(self.url)!r}, prefix={self.prefix!r})"
+        return f"{type(self).__name__}({safe_url(self.url)!r}, prefix={self.prefix!r})"
 
 
 class RedisTokenBlacklist(_RedisStore):
@@ -221,7 +221,7 @@ class RedisRateLimitStore(_RedisStore):
             )
         rate = limit / config.window
         allowed, tokens = self._bucket(
-            keys=[name], args=[limit, repr(rate), repr(now), _ms(window), repr(_EPSILON)]
+            keys=[name], args=[limit, repr(rate), repr(now), _ms(window), repr(EPSILON)]
         )
         return _bucket_result(bool(allowed), float(_text(tokens)), limit, rate)
 
@@ -230,17 +230,17 @@ def _sliding_result(
     allowed: bool, count: int, oldest: float, limit: int, window: float, now: float
 ) -> RateLimitResult:
     if allowed:
-        reset = math.ceil(oldest + window - now - _EPSILON)
+        reset = math.ceil(oldest + window - now - EPSILON)
         return RateLimitResult(True, limit, limit - count - 1, reset if reset > 0 else 0, 0)
-    wait = max(1, _ceil(oldest + window - now))
+    wait = max(1, ceil_seconds(oldest + window - now))
     return RateLimitResult(False, limit, 0, wait, wait)
 
 
 def _bucket_result(allowed: bool, tokens: float, capacity: int, rate: float) -> RateLimitResult:
-    reset = _ceil((capacity - tokens) / rate)
+    reset = ceil_seconds((capacity - tokens) / rate)
     if allowed:
-        return RateLimitResult(True, capacity, int(tokens + _EPSILON), reset, 0)
-    return RateLimitResult(False, capacity, 0, reset, max(1, _ceil((1.0 - tokens) / rate)))
+        return RateLimitResult(True, capacity, int(tokens + EPSILON), reset, 0)
+    return RateLimitResult(False, capacity, 0, reset, max(1, ceil_seconds((1.0 - tokens) / rate)))
 
 
 def _let_through(config: Any) -> RateLimitResult:

@@ -539,8 +539,7 @@ class LongLivedSheddingTests(TestCase):
     def test_websocket_and_sse_count_while_open(self):
         """r6: an open WebSocket and an open SSE stream each hold a slot; when they close the slots free."""
         from cello_twisted import SseStream
-
-        from ..realtime.live import LiveServer, raw_connect, wait_until, ws_connect
+        from tests._support.live import LiveServer, raw_connect, wait_until, ws_connect
 
         app = App(max_concurrent_requests=1)
         app.get("/")(lambda request: {"ok": True})

@@ -17,7 +17,17 @@ import time
 import pytest
 from twisted.trial.unittest import SynchronousTestCase
 
-from ._helpers import PYTHON, TWISTD, Child, alive, get, spawn, tempdir, wait_until, write_app
+from tests._support.processes import (
+    PYTHON,
+    TWISTD,
+    Child,
+    alive,
+    get,
+    spawn,
+    tempdir,
+    wait_until,
+    write_app,
+)
 
 pytestmark = pytest.mark.live
 

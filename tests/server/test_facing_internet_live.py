@@ -13,7 +13,7 @@ import time
 import pytest
 from twisted.trial.unittest import SynchronousTestCase
 
-from ._helpers import PYTHON, spawn, tempdir, wait_until, write_app
+from tests._support.processes import PYTHON, spawn, tempdir, wait_until, write_app
 
 pytestmark = pytest.mark.live
 
