@@ -61,9 +61,6 @@ class FormSource(Protocol):
 class PrefetchSource(FormSource, Protocol):
     """A request whose large urlencoded body may be decoded before its handler runs."""
 
-    @property
-    def content_length(self) -> int | None: ...
-
     def is_form(self) -> bool: ...
 
     def cache_form(self, form: FormData | Exception) -> None: ...
@@ -221,13 +218,14 @@ def prefetch_form(request: PrefetchSource) -> Deferred[None] | None:
     on the request. Smaller bodies, multipart (already incremental) and charsets that
     are not ASCII-compatible keep the lazy parse.
     """
-    if not request.is_form():
+    content = request.raw.content
+    if content is None:
         return None
-    size = request.content_length
-    if size is None:  # chunked: measure what was received
-        content = request.raw.content
-        size = 0 if content is None else int(content.seek(0, 2))
-    if size <= PREFETCH_BYTES:
+    # Size first: two seeks on the received body cost less than reading Content-Type,
+    # and every small POST (the usual JSON request) stops here.
+    size = int(content.seek(0, 2))
+    content.seek(0)
+    if size <= PREFETCH_BYTES or not request.is_form():
         return None
     charset = parse_options_header(request.content_type or "")[1].get("charset") or "utf-8"
     try:
