@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.defer import Deferred
 
 from ._types import AppContext, hooks_of
-from ._validators import fail
+from ._validators import check_timeout, fail
 from .middleware._chain import AfterRequest, BeforeRequest
 from .request import TrustedProxies
 from .routing._pattern import join_paths, parse_pattern
@@ -45,6 +45,11 @@ class App(RouteTable):
         trusted_proxies: peers (IPs, CIDRs or ``"*"``) allowed to set X-Forwarded-For.
         clock: an ``IReactorTime`` for every time-based feature; defaults to the reactor.
         strict_secrets: refuse short secrets in every environment, not only production.
+        handler_timeout: seconds a route (handler and middleware) may take to produce a
+            response before it is cancelled and answered 503; a route's ``timeout=``
+            overrides it. None: no limit.
+        max_concurrent_requests: per worker, a request arriving while this many are in
+            progress gets 503 + ``Retry-After: 1`` before routing (None: no load shedding).
         max_form_fields: urlencoded or multipart bodies with more fields get 400.
     """
 
@@ -55,6 +60,8 @@ class App(RouteTable):
         trusted_proxies: Sequence[str] = (),
         clock: IReactorTime | None = None,
         strict_secrets: bool = False,
+        handler_timeout: float | None = None,
+        max_concurrent_requests: int | None = None,
         max_form_fields: int = 1000,
     ) -> None:
         super().__init__()
@@ -64,6 +71,14 @@ class App(RouteTable):
         if isinstance(max_form_fields, bool) or not isinstance(max_form_fields, int) or max_form_fields < 1:
             fail(self, "max_form_fields", max_form_fields, "an int >= 1")
         self.max_form_fields = max_form_fields
+        self.handler_timeout = check_timeout(handler_timeout, "App.handler_timeout")
+        if max_concurrent_requests is not None and (
+            isinstance(max_concurrent_requests, bool)
+            or not isinstance(max_concurrent_requests, int)
+            or max_concurrent_requests < 1
+        ):
+            fail(self, "max_concurrent_requests", max_concurrent_requests, "None or an int >= 1")
+        self.max_concurrent_requests = max_concurrent_requests
         self.state = SimpleNamespace()
         self.env = "development"
         self.debug = False
@@ -299,14 +314,18 @@ class App(RouteTable):
         return AppResource(self)
 
     def site(self, **site_kwargs: Any) -> CelloSite:
-        from .server._site import CelloSite
+        """A Site serving this app; accepts the connection limits ``app.run()`` takes
+        (header_timeout, body_timeout, keep_alive_timeout, max_header_count, max_header_bytes, backlog)."""
+        from .server._embed import build_site
 
-        return CelloSite(self.resource(), max_body_size=self.max_body_size, **site_kwargs)
+        return build_site(self, site_kwargs)
 
-    def listen(self, endpoint: IStreamServerEndpoint | str, reactor: Any = None) -> Deferred[IListeningPort]:
+    def listen(
+        self, endpoint: IStreamServerEndpoint | str, reactor: Any = None, **site_kwargs: Any
+    ) -> Deferred[IListeningPort]:
         from .server._embed import listen
 
-        return listen(self, endpoint, reactor)
+        return listen(self, endpoint, reactor, **site_kwargs)
 
     def run(self, host: str = "127.0.0.1", port: int = 8000, **kwargs: Any) -> None:
         from .server._runner import run

@@ -136,6 +136,7 @@ class Request:
     route: MatchedRoute | None = None
     params: Mapping[str, str] = MappingProxyType({})
     gone = False  # set when the client disconnected before the response
+    timed_out: Exception | None = None  # the 503 error once the handler timeout expired
     _headers: Headers | None = None
     _query: QueryParams | None = None
     _body: bytes | None = None

@@ -10,6 +10,7 @@ import inspect
 import re
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.internet.defer import Deferred
@@ -21,9 +22,11 @@ from ..errors import BadRequestError, HTTPError, PayloadTooLargeError
 from ..guards import run_guards
 from ..middleware._chain import compose
 from ..middleware._errors import ErrorHandling
+from ..middleware._timeout import with_timeout
 from ..request import AppView, Request
 from ..response import JSON_TYPE, Response
 from ..wire._writer import ResponseWriter
+from ._blocking import BLOCKING_THRESHOLD, BlockingWatch, timed_call, watch_for
 from ._mount import MountDispatch, MountRoute, mount_path
 from ._pattern import join_paths, parse_pattern
 from ._router import PathEntry, Router
@@ -46,6 +49,7 @@ class RoutedApp(AppView, Protocol):
     static_mounts: list[StaticMount]
     guards: list[GuardLike]
     exception_handlers: dict[type, Callable[..., Any]]
+    handler_timeout: float | None
 
     @property
     def middleware(self) -> Sequence[Any]: ...
@@ -167,8 +171,28 @@ def _plain_call(spec: RouteSpec, app: AppView) -> Callable[[Request], Any]:
     return fn
 
 
-def make_endpoint(call: Callable[[Request], Any], guards: Sequence[GuardLike]) -> Link:
-    """Innermost link: guards in order, then the handler, then result conversion."""
+def make_endpoint(call: Callable[[Request], Any], guards: Sequence[GuardLike], watch: BlockingWatch | None = None) -> Link:
+    """Innermost link: guards in order, then the handler, then result conversion.
+
+    ``watch`` (plain handlers only) times the synchronous call with two clock reads.
+    """
+    if watch is not None and not guards:
+
+        def endpoint_watched(request: Request) -> Response | Deferred[Response]:
+            start = perf_counter()
+            try:
+                value = call(request)
+            finally:
+                elapsed = perf_counter() - start
+                if elapsed > BLOCKING_THRESHOLD:
+                    watch.held(elapsed)
+            if type(value) is dict:
+                return Response(_json.dumpb(value), 200, None, JSON_TYPE)
+            return settle(value)
+
+        return endpoint_watched
+    if watch is not None:
+        call = timed_call(call, watch)
     if not guards:
 
         def endpoint_without_guards(request: Request) -> Response | Deferred[Response]:
@@ -257,7 +281,8 @@ def compile_app(app: RoutedApp) -> Pipeline:
         if spec.method == "WEBSOCKET":
             websockets.append((route, entry, middleware, guards, errors))
             continue
-        route.chain = compose(middleware, make_endpoint(_call_handler(spec, app), guards), errors, context)
+        endpoint = make_endpoint(_call_handler(spec, app), guards, watch_for(spec, full_path))
+        route.chain = _timed(compose(middleware, endpoint, errors, context), spec, full_path, app)
         entry.methods[spec.method] = route
     if websockets:
         from ..websocket._server import close_all, websocket_endpoint
@@ -265,20 +290,42 @@ def compile_app(app: RoutedApp) -> Pipeline:
         # A graceful stop closes the app's WebSockets (1001); apps without any never import autobahn.
         app.lifecycle.closers["websocket"] = partial(close_all, app, 1001, "server shutting down")
         for route, entry, middleware, guards, errors in websockets:
-            route.chain = compose(middleware, websocket_endpoint(route, guards, app), errors, context)
+            chain = compose(middleware, websocket_endpoint(route, guards, app), errors, context)
+            route.chain = _timed(chain, route.spec, route.path, app)
             entry.websocket = route
     for entry in router.entries():
         entry.finish()
         middleware, errors = owners[id(entry)]
-        entry.options_chain = compose(middleware, _options_endpoint(entry), errors, context)
-        entry.not_allowed_chain = compose(middleware, _not_allowed(entry), errors, context)
+        entry.options_chain = _app_timed(compose(middleware, _options_endpoint(entry), errors, context), app)
+        entry.not_allowed_chain = _app_timed(compose(middleware, _not_allowed(entry), errors, context), app)
     app_level = _for_route(app.middleware, None, app)  # requests that match no route
-    not_found = _with_mounts(app, compose(app_level, _not_found_endpoint(app), app_errors, context))
-    bad_path = compose(
-        app_level, _raiser(lambda r: BadRequestError("Request path is not valid UTF-8")), app_errors, context
+    not_found = _with_mounts(app, _app_timed(compose(app_level, _not_found_endpoint(app), app_errors, context), app))
+    bad_path = _app_timed(
+        compose(app_level, _raiser(lambda r: BadRequestError("Request path is not valid UTF-8")), app_errors, context),
+        app,
     )
-    too_large = compose(app_level, _raiser(lambda r: PayloadTooLargeError(app.max_body_size or 0)), app_errors, context)
+    too_large = _app_timed(
+        compose(app_level, _raiser(lambda r: PayloadTooLargeError(app.max_body_size or 0)), app_errors, context), app
+    )
     return Pipeline(router, not_found, bad_path, too_large, ResponseWriter(context.finalizers), routes)
+
+
+def _timed(chain: Link, spec: RouteSpec, path: str, app: RoutedApp) -> Link:
+    """The handler timeout around a route's whole chain (SPEC_OPERATIONS §4 r5).
+
+    Outermost, so the clock starts when the request enters the chain and covers slow
+    middleware too; the 503 is produced where the cancelled work was pending and so
+    still passes outward through every middleware (see middleware/_timeout.py).
+    """
+    seconds = spec.timeout if spec.timeout is not None else app.handler_timeout
+    label = f"{spec.method} {path}"
+    return with_timeout(chain, seconds, app.clock, label, spec.threaded)
+
+
+def _app_timed(chain: Link, app: RoutedApp) -> Link:
+    """Chains without a route of their own (404, 405, OPTIONS, 413, mounts) run middleware
+    too: the app's timeout applies."""
+    return with_timeout(chain, app.handler_timeout, app.clock)
 
 
 def _bind_app(app: RoutedApp) -> None:
@@ -310,7 +357,8 @@ def _with_mounts(app: RoutedApp, not_found: Link) -> Link:
             guards += bp.guards
         errors = ErrorHandling([bp.exception_handlers for bp in reversed(blueprints)] + [app.exception_handlers], app)
         endpoint = make_endpoint(route.endpoint, [*guards, *spec.guards])
-        route.chain = compose(_for_route(middleware, route, app), endpoint, errors, app.context)
+        chain = compose(_for_route(middleware, route, app), endpoint, errors, app.context)
+        route.chain = _app_timed(chain, app)  # a mount has no timeout= of its own
         mounts.append(route)
     if not mounts:
         return not_found

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._types import hooks_of
+from .._validators import check_timeout
 from ._mount import MountSpec, mount_path
 from ._pattern import Segment, join_paths, parse_pattern
 
@@ -34,6 +35,7 @@ class RouteSpec:
         "rate_limit",
         "constraints",
         "threaded",
+        "timeout",
         "name",
         "tags",
         "summary",
@@ -57,6 +59,7 @@ class RouteSpec:
         self.guards = list(opts.pop("guards", None) or ())
         self.rate_limit = opts.pop("rate_limit", None)
         self.threaded = bool(opts.pop("threaded", False))
+        self.timeout = check_timeout(opts.pop("timeout", None), "route timeout")  # overrides App(handler_timeout=)
         self.named = bool(opts.get("name"))  # an explicit name= (the OpenAPI operationId)
         self.name = opts.pop("name", None) or getattr(handler, "__name__", None)
         self.tags = list(opts.pop("tags", None) or ())

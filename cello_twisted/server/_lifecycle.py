@@ -14,6 +14,7 @@ from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
 from twisted.python.failure import Failure
 
 if TYPE_CHECKING:
+    from twisted.internet.interfaces import IReactorTime
     from twisted.web.resource import Resource
     from twisted.web.server import Site
 
@@ -31,6 +32,10 @@ class ServedApp(Protocol):
 
     lifecycle: Lifecycle
     max_body_size: int | None
+    max_concurrent_requests: int | None
+
+    @property
+    def clock(self) -> IReactorTime: ...
 
     def site(self, **site_kwargs: Any) -> Site: ...
 

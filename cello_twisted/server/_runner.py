@@ -160,7 +160,7 @@ def _run_parent(app: RunnableApp, opts: ServeOptions, reactor: Any) -> None:
     from ._cluster import ClusterParent, bind_socket
 
     try:
-        sock = bind_socket(opts.host, opts.port)
+        sock = bind_socket(opts.host, opts.port, opts.limits.backlog)
     except StartupError as e:
         _fail(str(e))
     for message in cluster_warnings(app):
@@ -168,13 +168,13 @@ def _run_parent(app: RunnableApp, opts: ServeOptions, reactor: Any) -> None:
     parent = ClusterParent(reactor, [sock], opts.workers, opts.graceful_timeout, sys.orig_argv[1:])
     reactor.addSystemEventTrigger("before", "shutdown", parent.stop)
 
-    def start() -> None:
-        _print(banner(opts, sock.getsockname()[1], opts.workers))
-        parent.start()
-
-    reactor.callWhenRunning(start)
+    bound_port = sock.getsockname()[1]
+    parent.ready.addCallback(lambda _: _print(banner(opts, bound_port, opts.workers)))  # once a worker accepts
+    reactor.callWhenRunning(parent.start)
     reactor.run()
     parent.close_sockets()
+    if parent.failure is not None:  # no worker could ever start (SPEC_OPERATIONS §4 r14)
+        _fail(parent.failure)
 
 
 def _endpoints(opts: ServeOptions, reactor: Any, tls_options: Any, index: int | None) -> list[Any]:
@@ -185,9 +185,10 @@ def _endpoints(opts: ServeOptions, reactor: Any, tls_options: Any, index: int | 
         return adopted_endpoints(reactor, [tls_options])
     from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint
 
+    backlog = opts.limits.backlog
     if tls_options is not None:
-        return [SSL4ServerEndpoint(reactor, opts.port, tls_options, interface=opts.host)]
-    return [TCP4ServerEndpoint(reactor, opts.port, interface=opts.host)]
+        return [SSL4ServerEndpoint(reactor, opts.port, tls_options, backlog=backlog, interface=opts.host)]
+    return [TCP4ServerEndpoint(reactor, opts.port, backlog=backlog, interface=opts.host)]
 
 
 def _run_single(
@@ -201,7 +202,7 @@ def _run_single(
 ) -> None:
     from ._service import CelloServer, build_site
 
-    site = build_site(app, http2)
+    site = build_site(app, http2, opts.limits)
     server = CelloServer(app, site, _endpoints(opts, reactor, tls_options, index), opts.graceful_timeout, reactor)
     failure: list[str] = []
 
