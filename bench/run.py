@@ -7,6 +7,7 @@ median req/s and the median of the per-round candidate/baseline ratios (with the
     python bench/run.py                      # every suite, 3 rounds of 5 s
     python bench/run.py --suite core --rounds 5 --duration 5
     python bench/run.py --suite features --only calibration --only rate-limited --concurrent --rounds 8 --duration 3
+    python bench/run.py --reference ../old-checkout --concurrent   # this tree vs an earlier one, same routes
 
 ``--concurrent`` loads baseline and candidate at the same time (both servers share CPU 0)
 and compares server CPU time per request: on a shared, noisy machine this pairs every
@@ -44,6 +45,21 @@ SERVERS: dict[str, list[str]] = {
     "cello": [str(APPS / "cello_app.py")],
 }
 
+#: Extra environment per server (``--reference`` runs the same app from another checkout).
+SERVER_ENV: dict[str, dict[str, str]] = {}
+
+
+def add_reference(path: str) -> None:
+    """Suite ``reference``: the core routes served from checkout ``path`` (baseline) vs this tree."""
+    root = str(Path(path).resolve())
+    SERVERS["cello-ref"] = [str(APPS / "cello_app.py")]
+    SERVER_ENV["cello-ref"] = {"PYTHONPATH": root}
+    SERVER_ENV["cello"] = {"PYTHONPATH": str(HERE.parent)}
+    SUITES["reference"] = [
+        (label, "cello-ref", "cello", path, script, headers)
+        for label, _base, _cand, path, script, headers in SUITES["core"]
+    ]
+
 
 def register(suite: str, rows: list, servers: dict[str, list[str]]) -> None:
     """Feature benchmarks add their scenarios and servers here (see bench/suites_*.py)."""
@@ -66,7 +82,7 @@ def start_server(name: str) -> tuple[subprocess.Popen, int]:
     cmd = [*_pin(0), sys.executable, *SERVERS[name], str(port)]
     # A fixed hash seed: two processes of the same app then lay out their dicts alike
     # (random seeds alone move a server's speed by a few percent between runs).
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    env = {**os.environ, "PYTHONHASHSEED": "0", **SERVER_ENV.get(name, {})}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -144,7 +160,13 @@ def main() -> int:
         help="load baseline and candidate at the same time and compare server CPU per request",
     )
     parser.add_argument("--instances", type=int, default=4, help="--concurrent: fresh server pairs per scenario")
+    parser.add_argument(
+        "--reference", metavar="CHECKOUT", help="add suite 'reference': the core routes from CHECKOUT vs this tree"
+    )
     args = parser.parse_args()
+    if args.reference:
+        add_reference(args.reference)
+        args.suite = args.suite or ["reference"]
     if not shutil.which("wrk"):
         print("wrk is required (apt-get install wrk)", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ register(  # noqa: F821
         ("rate-limited (token bucket) vs same route unlimited", "cello-plain", "cello-ratelimit-bucket", "/", None, []),
         ("static 4 KB file", "raw-static", "cello-static", "/static/page.css", None, []),
         ("gzip 10 KB JSON", "raw-gzip", "cello-gzip", "/big", None, ["Accept-Encoding: gzip"]),
+        ("typed-body POST (body=dataclass) vs same POST reading request.json()", "cello-plain", "cello-typed", "/echo", "post.lua", []),
     ],
     {
         name: [_FEATURES, mode]
@@ -33,6 +34,7 @@ register(  # noqa: F821
             ("cello-ratelimit-bucket", "ratelimit-bucket"),
             ("cello-static", "static"),
             ("cello-gzip", "gzip"),
+            ("cello-typed", "typed"),
             ("raw-plain", "raw-plain"),
             ("raw-jwt", "raw-jwt"),
             ("raw-static", "raw-static"),

@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
-from .errors import InsecureSecretWarning
+from .errors import ConfigError, InsecureSecretWarning
 
 MIN_SESSION_SECRET = 32
 MIN_CSRF_SECRET = 32
 HMAC_MINIMUMS = {"HS256": 32, "HS384": 48, "HS512": 64}
 
 
-def secret_bytes(secret: Any, what: str) -> bytes:
-    """``str`` secrets are UTF-8 encoded, ``bytes`` used as is; empty is a ValueError."""
+def secret_bytes(secret: object, what: str) -> bytes:
+    """``str`` secrets are UTF-8 encoded, ``bytes`` used as is; empty is a ConfigError."""
     if isinstance(secret, str):
-        secret = secret.encode("utf-8")
-    elif isinstance(secret, (bytearray, memoryview)):
-        secret = bytes(secret)
-    elif not isinstance(secret, bytes):
+        key = secret.encode("utf-8")
+    elif isinstance(secret, (bytes, bytearray, memoryview)):
+        key = bytes(secret)
+    else:
         raise TypeError(f"{what} must be str or bytes, not {type(secret).__name__}")
-    if not secret:
-        raise ValueError(f"{what} must not be empty")
-    return secret
+    if not key:
+        raise ConfigError(what, key, "a non-empty str or bytes")
+    return key
 
 
 def short_secret_problem(what: str, secret: bytes, minimum: int) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -13,6 +14,16 @@ def reason_phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Unknown"
+
+
+def internal_error_body(exc: BaseException, debug: bool) -> dict[str, Any]:
+    """The standard 500 body (SPEC §2.24 r3): exception details only in debug mode."""
+    body: dict[str, Any] = {"error": "Internal Server Error", "status": 500}
+    if debug:
+        body["exception"] = type(exc).__name__
+        body["detail"] = str(exc)
+        body["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).splitlines()
+    return body
 
 
 class HTTPError(Exception):
@@ -116,4 +127,20 @@ class ResponseNotReady(RuntimeError):
 
 
 class ConfigError(ValueError):
-    """Invalid configuration, raised when the config is built, never per request."""
+    """Invalid configuration, raised when a config is built, never per request.
+
+    Attributes:
+        field: the offending setting, qualified by its class (``"RateLimitConfig.requests"``).
+        value: the value that was refused.
+        allowed: what the setting accepts (``"an int > 0"``).
+    """
+
+    def __init__(self, field: str, value: Any, allowed: str) -> None:
+        super().__init__(f"{field}: {value!r} is not allowed; expected {allowed}")
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, Any, str]]:
+        # Rebuilt from the fields (the default would pass the message as ``field``).
+        return (type(self), (self.field, self.value, self.allowed))

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.logger import Logger
 
+from ._defer import is_deferred
 from .errors import ForbiddenError, GuardError, UnauthorizedError
-from .middleware._chain import is_deferred
+
+if TYPE_CHECKING:
+    from twisted.python.failure import Failure
+
+    from .request import Request
 
 __all__ = [
     "Guard",
@@ -30,15 +35,18 @@ __all__ = [
 
 _log = Logger(namespace="cello_twisted.guards")
 
+GuardLike = Callable[["Request"], Any]
+"""A guard: ``guard(request)`` returns True/None to pass, False or a str to refuse, or a Deferred."""
+
 
 class Guard:
     """Base class: implement ``__call__(request)`` returning True/None, False, a str or raising."""
 
-    def __call__(self, request: Any) -> Any:
+    def __call__(self, request: Request) -> Any:
         raise NotImplementedError
 
 
-def _verdict(guard: Any, value: Any) -> None:
+def _verdict(guard: GuardLike, value: object) -> None:
     """Turn a guard's (awaited) return value into pass or a raised GuardError."""
     if value is None or value is True:
         return
@@ -58,7 +66,7 @@ class _GuardCrashed(ForbiddenError):
     """
 
 
-def _fail_closed(guard: Any, exc: BaseException, failure: Any = None) -> GuardError:
+def _fail_closed(guard: GuardLike, exc: BaseException, failure: Failure | None = None) -> GuardError:
     if isinstance(exc, GuardError):
         return exc
     if failure is None:
@@ -69,7 +77,7 @@ def _fail_closed(guard: Any, exc: BaseException, failure: Any = None) -> GuardEr
     return _GuardCrashed("Access denied")
 
 
-def check_guard(guard: Any, request: Any) -> Deferred | None:
+def check_guard(guard: GuardLike, request: Request) -> Deferred[None] | None:
     """Run one guard: None if it passed synchronously, a Deferred if it is async.
 
     Raises GuardError synchronously when a sync guard refuses.
@@ -82,24 +90,30 @@ def check_guard(guard: Any, request: Any) -> Deferred | None:
         value = Deferred.fromCoroutine(value)
     if is_deferred(value):
 
-        def failed(failure: Any) -> None:
-            raise _fail_closed(guard, failure.value, failure)
+        def failed(failure: Failure) -> Failure:
+            if failure.check(CancelledError):
+                return failure  # a disconnect or the handler timeout, not a refusal
+            raise _fail_closed(guard, cast(BaseException, failure.value), failure)
 
         return value.addCallbacks(lambda v: _verdict(guard, v), failed)
     _verdict(guard, value)
     return None
 
 
-def run_guards(guards: Sequence[Any], request: Any, index: int = 0) -> Deferred | None:
+def run_guards(guards: Sequence[GuardLike], request: Request, index: int = 0) -> Deferred[None] | None:
     """Run guards in order, stopping at the first failure (SPEC §2.11 r2)."""
     for i in range(index, len(guards)):
         pending = check_guard(guards[i], request)
         if pending is not None:
-            return pending.addCallback(lambda _, nxt=i + 1: run_guards(guards, request, nxt))
+            return pending.addCallback(_run_rest, guards, request, i + 1)
     return None
 
 
-def verify_guards(guards: Iterable[Any], request: Any) -> Deferred | None:
+def _run_rest(_: object, guards: Sequence[GuardLike], request: Request, index: int) -> Deferred[None] | None:
+    return run_guards(guards, request, index)
+
+
+def verify_guards(guards: Iterable[GuardLike], request: Request) -> Deferred[None] | None:
     """Public helper: raise GuardError (or return a Deferred failing with it) on refusal."""
     return run_guards(list(guards), request)
 
@@ -112,7 +126,7 @@ def _as_list(value: Any) -> list[str]:
     return [str(v) for v in value]
 
 
-def _user(request: Any, user_key: str) -> Any:
+def _user(request: Request, user_key: str) -> Any:
     user = request.context.get(user_key)
     if not user:
         raise UnauthorizedError()
@@ -125,7 +139,7 @@ class Authenticated(Guard):
     def __init__(self, user_key: str = "user") -> None:
         self.user_key = user_key
 
-    def __call__(self, request: Any) -> bool:
+    def __call__(self, request: Request) -> bool:
         _user(request, self.user_key)
         return True
 
@@ -149,7 +163,7 @@ class _Membership(Guard):
             held = getter("role")
         return _as_list(held)
 
-    def __call__(self, request: Any) -> bool:
+    def __call__(self, request: Request) -> bool:
         held = set(self._held(_user(request, self.user_key)))
         if self.require_all:
             missing = [v for v in self.values if v not in held]
@@ -207,7 +221,7 @@ class And(Guard):
         if not self.guards:
             raise ValueError("And() needs at least one guard")  # an empty And would pass everything
 
-    def __call__(self, request: Any) -> Any:
+    def __call__(self, request: Request) -> Any:
         return run_guards(self.guards, request)
 
 
@@ -219,7 +233,7 @@ class Or(Guard):
         if not self.guards:
             raise ValueError("Or() needs at least one guard")
 
-    def __call__(self, request: Any, index: int = 0, last: GuardError | None = None) -> Any:
+    def __call__(self, request: Request, index: int = 0, last: GuardError | None = None) -> Any:
         for i in range(index, len(self.guards)):
             try:
                 pending = check_guard(self.guards[i], request)
@@ -229,9 +243,9 @@ class Or(Guard):
             if pending is None:
                 return True
 
-            def failed(failure: Any, nxt: int = i + 1) -> Any:
+            def failed(failure: Failure, nxt: int = i + 1) -> Any:
                 failure.trap(GuardError)
-                return self(request, nxt, failure.value)
+                return self(request, nxt, cast(GuardError, failure.value))
 
             return pending.addCallbacks(lambda _: True, failed)
         raise last or ForbiddenError("Access denied")
@@ -245,7 +259,7 @@ class Not(Guard):
             raise TypeError("Not() needs a callable guard")
         self.guard = guard
 
-    def __call__(self, request: Any) -> Any:
+    def __call__(self, request: Request) -> Any:
         try:
             pending = check_guard(self.guard, request)
         except _GuardCrashed:
@@ -258,7 +272,7 @@ class Not(Guard):
         def passed(_: Any) -> None:
             raise ForbiddenError("Access denied")
 
-        def failed(failure: Any) -> bool:
+        def failed(failure: Failure) -> Failure | bool:
             failure.trap(GuardError)
             if failure.check(_GuardCrashed):
                 return failure  # a crash stays a refusal (fail closed)

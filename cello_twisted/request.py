@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator, Mapping
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from types import MappingProxyType, SimpleNamespace
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl
 
 from . import _json
@@ -13,8 +14,54 @@ from ._headers import Headers
 from .errors import BadRequestError
 
 if TYPE_CHECKING:
-    from .app import App
-    from .routing._router import Route
+    from collections.abc import Callable
+
+    from twisted.internet.defer import Deferred
+    from twisted.internet.interfaces import IReactorTime
+    from twisted.web.server import Request as TwistedRequest
+
+    from .forms import FormData, UploadedFile
+    from .server._threads import Threads
+
+
+class AppView(Protocol):
+    """What a request (and code holding one) may use of its App; App provides it.
+
+    Declared here, not by importing App: app.py sits at the top of the package and
+    nothing below it imports it.
+    """
+
+    trusted_proxies: TrustedProxies
+    max_form_fields: int
+    state: SimpleNamespace
+    env: str
+    debug: bool
+
+    @property
+    def clock(self) -> IReactorTime: ...
+
+    @property
+    def threads(self) -> Threads: ...
+
+    def run_blocking(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]: ...
+
+    def cooperate(self, steps: Iterator[object]) -> Deferred[None]: ...
+
+
+class MatchedRoute(Protocol):
+    """The route a request matched, as handlers and middleware see it."""
+
+    path: str
+    method: str
+    param_names: list[str]
+
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def feature_path(self) -> bool:
+        """Whether an ``enable_*`` feature (OpenAPI, docs, ...) added this route."""
+        ...
 
 
 class Context(dict):  # type: ignore[type-arg]
@@ -86,21 +133,24 @@ class Request:
     """What a handler receives. ``raw`` is the underlying Twisted request."""
 
     # Defaults live on the class so that building a Request sets only five attributes.
-    route: Route | None = None
+    route: MatchedRoute | None = None
     params: Mapping[str, str] = MappingProxyType({})
     gone = False  # set when the client disconnected before the response
+    timed_out: Exception | None = None  # the 503 error once the handler timeout expired
     _headers: Headers | None = None
     _query: QueryParams | None = None
     _body: bytes | None = None
     _json: Any = None
     _json_done = False
-    _form: Any = None
+    _form: FormData | Exception | None = None
     _context: Context | None = None
     _cookies: dict[str, str] | None = None
     _state: dict[str, Any] | None = None
     _client_ip: str | None = None
+    _validated: Any = None
+    _has_validated = False
 
-    def __init__(self, raw: Any, app: App, method: str, path: str, root_path: str = "") -> None:
+    def __init__(self, raw: TwistedRequest, app: AppView, method: str, path: str, root_path: str = "") -> None:
         self.raw = raw
         self.app = app
         self.method = method
@@ -162,10 +212,7 @@ class Request:
     @property
     def cookies(self) -> dict[str, str]:
         if self._cookies is None:
-            self._cookies = {
-                k.decode("latin-1"): v.decode("latin-1")
-                for k, v in self.raw.received_cookies.items()
-            }
+            self._cookies = first_cookies(self.raw.requestHeaders.getRawHeaders(b"cookie"))
         return self._cookies
 
     @property
@@ -225,15 +272,23 @@ class Request:
             self._json_done = True
         return self._json
 
-    def form(self) -> Any:
-        if self._form is None:
+    def form(self) -> FormData:
+        form = self._form
+        if form is None:
             from .forms import parse_form
 
-            self._form = parse_form(self)
-        return self._form
+            form = self._form = parse_form(self)
+        elif isinstance(form, Exception):  # a prefetched parse that failed
+            raise form
+        return form
 
-    def files(self) -> list[Any]:
-        return self.form().all_files()
+    def cache_form(self, form: FormData | Exception) -> None:
+        """Keep a form parsed ahead of the handler (or the error its parse raised)."""
+        self._form = form
+
+    def files(self) -> list[UploadedFile]:
+        files: list[UploadedFile] = self.form().all_files()
+        return files
 
     async def body_async(self) -> bytes:
         return self.body()
@@ -243,6 +298,18 @@ class Request:
 
     async def json_async(self) -> Any:
         return self.json()
+
+    @property
+    def validated(self) -> Any:
+        """The decoded, validated body of a route declared with ``body=`` (SPEC_OPERATIONS §9 r5)."""
+        if not self._has_validated:
+            raise RuntimeError("request.validated needs a route declared with body=<type>")
+        return self._validated
+
+    @validated.setter
+    def validated(self, value: Any) -> None:
+        self._validated = value
+        self._has_validated = True
 
     # -- per-request state -------------------------------------------------
 
@@ -282,7 +349,8 @@ class Request:
         getter = self._state.get("csrf_token") if self._state else None
         if getter is None:
             raise RuntimeError("request.csrf_token needs CSRF protection: call app.enable_csrf(...)")
-        return getter()
+        token: str = getter()
+        return token
 
     # -- client ------------------------------------------------------------
 
@@ -309,12 +377,45 @@ class Request:
         return f"<Request {self.method} {self.path}>"
 
 
-class TrustedProxies:
-    """Decides whether a peer may set ``X-Forwarded-For`` / ``X-Real-IP`` (SPEC §2.2 r2)."""
+def first_cookies(lines: Sequence[bytes] | None) -> dict[str, str]:
+    """Cookie name -> value where the first occurrence wins (SPEC_OPERATIONS §11 r2).
 
-    def __init__(self, proxies: Any) -> None:
+    Twisted's ``received_cookies`` keeps the last duplicate; browsers send the most
+    specific (and oldest) cookie first (RFC 6265 §5.4), so the first one is the real one.
+    Same tokenising as Twisted's ``parseCookies``: ``;``-separated ``name=value`` pairs.
+    """
+    cookies: dict[str, str] = {}
+    if lines:
+        for line in lines:
+            for pair in line.split(b";"):
+                name, sep, value = pair.lstrip().partition(b"=")
+                if sep:
+                    cookies.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return cookies
+
+
+def valid_ip(text: str) -> str | None:
+    """``text`` as a normalised IPv4/IPv6 address, or None when it is not one."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+class TrustedProxies:
+    """Decides which peers may set ``X-Forwarded-For`` / ``X-Real-IP`` (SPEC_OPERATIONS §11 r1).
+
+    ``X-Forwarded-For`` is walked right to left (the right-most entry was added by the
+    nearest proxy), skipping trusted proxies; the first untrusted valid address is the
+    client. An invalid entry stops the walk at the last trusted hop, so a client can
+    never pick its own address by prepending entries.
+    """
+
+    def __init__(self, proxies: str | Iterable[str] | None) -> None:
+        if isinstance(proxies, str):
+            proxies = [proxies]
         self.any = False
-        self.networks: list[Any] = []
+        self.networks: list[IPv4Network | IPv6Network] = []
         for item in proxies or ():
             if item == "*":
                 self.any = True
@@ -326,22 +427,45 @@ class TrustedProxies:
         return self.enabled
 
     def trusts(self, ip: str) -> bool:
-        if self.any:
+        if self.any:  # every peer, a UNIX-socket proxy ("unknown") included
             return True
         try:
             addr = ipaddress.ip_address(ip)
         except ValueError:
             return False
-        return any(addr in net for net in self.networks)
+        return self._trusts_address(addr)
+
+    def _trusts_address(self, addr: IPv4Address | IPv6Address) -> bool:
+        if self.any:
+            return True
+        mapped = addr.ipv4_mapped if isinstance(addr, IPv6Address) else None  # ::ffff:10.0.0.1, dual stack
+        return any(addr in net or (mapped is not None and mapped in net) for net in self.networks)
 
     def client_ip(self, request: Request) -> str:
         peer = request.peer_ip()
         if not self.enabled or not self.trusts(peer):
             return peer
-        forwarded = request.headers.get("x-forwarded-for")
-        if forwarded:
-            first = forwarded.split(",")[0].strip()
-            if first:
-                return first
-        real = request.headers.get("x-real-ip")
-        return real.strip() if real else peer
+        headers = request.raw.requestHeaders
+        lines = headers.getRawHeaders(b"x-forwarded-for")
+        if lines:
+            entries = [e.strip() for line in lines for e in line.decode("latin-1").split(",")]
+            return self.walk([e for e in entries if e], valid_ip(peer) or peer)
+        real = headers.getRawHeaders(b"x-real-ip")
+        if real:
+            ip = valid_ip(real[0].decode("latin-1").strip())
+            if ip is not None:
+                return ip
+        return peer
+
+    def walk(self, entries: list[str], peer: str) -> str:
+        """The client address from ``X-Forwarded-For`` entries (left to right) sent by ``peer``."""
+        last_trusted = peer
+        for entry in reversed(entries):
+            try:
+                addr = ipaddress.ip_address(entry)
+            except ValueError:
+                return last_trusted  # an invalid entry: nothing left of it can be believed
+            if not self._trusts_address(addr):
+                return str(addr)
+            last_trusted = str(addr)
+        return last_trusted  # every hop trusted: the left-most one

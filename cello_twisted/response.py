@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from email.utils import formatdate
@@ -9,11 +10,14 @@ from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape as _xml_escape
 
 from . import _json
-from ._headers import Headers
+from ._headers import Headers, same_site_value
 from .errors import HTTPError
+from .wire._stream import Streamer
 
 if TYPE_CHECKING:
-    from .request import Request
+    from .sse._events import SseStream
+
+__all__ = ["Response", "Streamer", "to_response", "error_response", "format_cookie", "sse_response"]
 
 JSON_TYPE = "application/json"
 TEXT_TYPE = "text/plain; charset=utf-8"
@@ -22,33 +26,14 @@ XML_TYPE = "application/xml; charset=utf-8"
 OCTET_TYPE = "application/octet-stream"
 
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
-_SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
-
-
-class Streamer:
-    """A body written after the headers (files, SSE).
-
-    ``prepare`` may adjust status and headers (ranges, 304) before they are sent;
-    ``start`` writes the body to the Twisted request and finishes it, returning a
-    Deferred; ``stop`` is called when the client disconnects first.
-    """
-
-    buffered = False  # compression and similar whole-body transforms skip streamers
-
-    def prepare(self, request: Request, response: Response) -> None:
-        """Adjust ``response`` for ``request`` before headers go out."""
-
-    def start(self, twreq: Any) -> Any:
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        """Release resources after a disconnect."""
 
 
 class Response:
     """An HTTP response: status, headers and a bytes body (or a streamer)."""
 
-    __slots__ = ("status", "_headers", "body", "content_type", "streamer", "_encoded_headers")
+    # ``header_map`` and ``encoded_headers`` are public for the writer's hot path (read
+    # without a property frame); handlers use ``headers``.
+    __slots__ = ("status", "header_map", "body", "content_type", "streamer", "encoded_headers")
 
     def __init__(
         self,
@@ -65,13 +50,13 @@ class Response:
             content_type = OCTET_TYPE
         self.body: bytes = body
         self.status: int = int(status)
-        self._headers: Headers | None = Headers(headers) if headers else None
+        self.header_map: Headers | None = Headers(headers) if headers else None
         self.content_type: str | None = content_type
         self.streamer: Streamer | None = None
         # Headers framework middleware adds on the hot path (rate-limit counters), already
         # encoded: ``{wire_name(name): [bytes]}``, written after ``headers``. Reading
         # ``headers`` folds them in first, so user code still sees them.
-        self._encoded_headers: dict[bytes, list[bytes]] | None = None
+        self.encoded_headers: dict[bytes, list[bytes]] | None = None
 
     # -- factories -------------------------------------------------------------
 
@@ -124,34 +109,48 @@ class Response:
         return resp
 
     @classmethod
-    def file(cls, path: Any, filename: str | None = None, content_type: str | None = None) -> Response:
-        from .static._mount import file_response
-
-        return file_response(path, filename=filename, content_type=content_type, attachment=True)
-
-    @classmethod
-    def sendfile(cls, path: Any, content_type: str | None = None) -> Response:
-        from .static._mount import file_response
-
-        return file_response(path, content_type=content_type, attachment=False)
+    def file(cls, path: str | os.PathLike[str], filename: str | None = None, content_type: str | None = None) -> Response:
+        """A file download (``Content-Disposition: attachment``), streamed with ranges."""
+        return cls._from_file(path, filename, content_type, attachment=True)
 
     @classmethod
-    def sse(cls, stream: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-        from .sse._events import sse_response
+    def sendfile(cls, path: str | os.PathLike[str], content_type: str | None = None) -> Response:
+        """A file shown inline, streamed with ranges."""
+        return cls._from_file(path, None, content_type, attachment=False)
 
-        return sse_response(stream, status=status, headers=headers)
+    @classmethod
+    def _from_file(
+        cls, path: str | os.PathLike[str], filename: str | None, content_type: str | None, attachment: bool
+    ) -> Response:
+        from .static._file import file_body
+
+        body = file_body(path, filename, content_type, attachment)
+        resp = cls(b"", 200, body.headers, body.content_type)
+        resp.streamer = body.streamer
+        return resp
+
+    @classmethod
+    def sse(cls, stream: SseStream | Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+        """A streamed ``text/event-stream`` response for an SseStream (or any event source)."""
+        from .sse._streamer import EVENT_STREAM, STREAM_HEADERS, SseStreamer
+
+        resp = cls(b"", status, headers, EVENT_STREAM)
+        for name, value in STREAM_HEADERS:
+            resp.headers.set(name, value)
+        resp.streamer = SseStreamer.of(stream)
+        return resp
 
     # -- accessors -------------------------------------------------------------
 
     @property
     def headers(self) -> Headers:
         """Response headers (created on first use: most handler results never need them)."""
-        headers = self._headers
+        headers = self.header_map
         if headers is None:
-            headers = self._headers = Headers()
-        encoded = self._encoded_headers
+            headers = self.header_map = Headers()
+        encoded = self.encoded_headers
         if encoded is not None:
-            self._encoded_headers = None
+            self.encoded_headers = None
             for name, values in encoded.items():
                 headers.delete(name.decode("latin-1"))
                 for value in values:
@@ -160,15 +159,15 @@ class Response:
 
     @headers.setter
     def headers(self, value: Headers | dict[str, str]) -> None:
-        self._headers = value if isinstance(value, Headers) else Headers(value)
-        self._encoded_headers = None
+        self.header_map = value if isinstance(value, Headers) else Headers(value)
+        self.encoded_headers = None
 
     def add_encoded_headers(self, encoded: dict[bytes, list[bytes]]) -> None:
         """Framework hot-path use: set ``{wire_name(name): [header-safe bytes]}`` (takes ownership)."""
-        if self._encoded_headers is None:
-            self._encoded_headers = encoded
+        if self.encoded_headers is None:
+            self.encoded_headers = encoded
         else:
-            self._encoded_headers.update(encoded)
+            self.encoded_headers.update(encoded)
 
     @property
     def status_code(self) -> int:
@@ -276,7 +275,7 @@ def format_cookie(
     if httponly:
         out.append("HttpOnly")
     if samesite:
-        canonical = _SAMESITE.get(str(samesite).lower())
+        canonical = same_site_value(samesite)
         if canonical is None:
             raise ValueError(f"same_site must be Strict, Lax or None, not {samesite!r}")
         out.append(f"SameSite={canonical}")
@@ -319,9 +318,18 @@ def to_response(value: Any) -> Response:
         return Response(_json.dumpb(value), 200, None, JSON_TYPE)
     if isinstance(value, Mapping):
         return Response(_json.dumpb(dict(value)), 200, None, JSON_TYPE)
-    stream_factory = getattr(value, "__cello_response__", None)
-    if stream_factory is not None:
-        return stream_factory()
+    from .sse._events import SseStream  # rare: only reached by unusual return types
+
+    if isinstance(value, SseStream):
+        return Response.sse(value)
+    from twisted.web.resource import IResource
+
+    if IResource.providedBy(value):  # SPEC_OPERATIONS §13 r4: the resource renders the rest of the path
+        from .routing._handoff import ResourceStreamer
+
+        resp = Response(b"", 200)
+        resp.streamer = ResourceStreamer(value)
+        return resp
     raise TypeError(f"handler returned an unsupported type: {cls.__name__}")
 
 
@@ -331,3 +339,8 @@ def error_response(exc: HTTPError) -> Response:
     for name, value in exc.headers.items():
         resp.headers.set(name, value)
     return resp
+
+
+def sse_response(stream: SseStream | Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    """``Response.sse``, as a function (``cello_twisted.sse.sse_response``)."""
+    return Response.sse(stream, status, headers)

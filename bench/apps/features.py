@@ -1,15 +1,33 @@
 """Feature servers for bench/suites_features.py: `python features.py MODE PORT`.
 
-cello modes: plain, jwt, session, ratelimit, static, gzip.
+cello modes: plain, jwt, session, ratelimit, static, gzip, typed (POST /echo with ``body=``).
 raw twisted.web modes: raw-plain, raw-jwt (PyJWT decode per request), raw-static, raw-gzip.
 """
 
+import dataclasses
 import gzip
 import os
 import sys
 
 SECRET = b"bench-secret-0123456789-abcdefghijklmnop"
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+
+
+@dataclasses.dataclass
+class Nested:
+    ok: bool
+
+
+@dataclasses.dataclass
+class Item:
+    """The body bench/post.lua sends."""
+
+    name: str
+    tags: list[str]
+    count: int
+    nested: Nested
+
+
 BIG = {"items": [{"id": i, "name": f"item {i}", "tags": ["a", "b"], "price": i * 1.5} for i in range(150)]}
 
 
@@ -48,6 +66,20 @@ def cello(mode):
     @app.get("/big")
     def big(request):
         return BIG
+
+    if mode == "typed":
+
+        @app.post("/echo", body=Item)
+        def echo_typed(request):
+            item = request.validated
+            return {"name": item.name, "count": item.count, "ok": item.nested.ok}
+
+    else:
+
+        @app.post("/echo")
+        def echo_json(request):
+            data = request.json()
+            return {"name": data["name"], "count": data["count"], "ok": data["nested"]["ok"]}
 
     app.env, app.debug = "production", False
     return app.site()

@@ -63,9 +63,10 @@ class Broadcast:
 
             self.hub = RedisHub(url, timeout, prefix, reactor)
 
-    def publish(self, channel: str, message: str | bytes | dict[str, Any]) -> Deferred:
+    def publish(self, channel: str, message: str | bytes | dict[str, Any]) -> Deferred[Any]:
         """Send ``message`` to the channel's subscribers; ``await`` it (SharedStoreUnavailable on outage)."""
-        return self.hub.publish(_check_channel(channel), encode(message))
+        published: Deferred[Any] = self.hub.publish(_check_channel(channel), encode(message))
+        return published
 
     def subscribe(self, channel: str, *, queue_size: int | None = None) -> Subscription:
         """A subscription to use as ``async with broadcast.subscribe(channel) as sub``."""
@@ -74,7 +75,7 @@ class Broadcast:
 
     def subscribers(self, channel: str) -> int:
         """How many subscriptions this process holds on ``channel``."""
-        return self.hub.subscribed(_check_channel(channel))
+        return int(self.hub.subscribed(_check_channel(channel)))
 
     def health_check(self) -> Any:
         """True when the backend answers (``PING`` for Redis), usable as a health check."""

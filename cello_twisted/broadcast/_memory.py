@@ -15,7 +15,7 @@ class MemoryHub:
     def __init__(self) -> None:
         self.channels: dict[str, list[Any]] = {}
 
-    def attach(self, sub: Any) -> Deferred:
+    def attach(self, sub: Any) -> Deferred[Any]:
         self.channels.setdefault(sub.channel, []).append(sub)
         return succeed(None)
 
@@ -26,7 +26,7 @@ class MemoryHub:
             if not subs:
                 del self.channels[sub.channel]
 
-    def publish(self, channel: str, payload: bytes) -> Deferred:
+    def publish(self, channel: str, payload: bytes) -> Deferred[Any]:
         for sub in list(self.channels.get(channel, ())):
             sub.deliver(decode(payload))
         return succeed(None)

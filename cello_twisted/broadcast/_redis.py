@@ -37,7 +37,7 @@ class RedisHub:
         self.prefix = prefix.encode()
         self.channels: dict[bytes, list[Any]] = {}
         self.confirmed: set[bytes] = set()
-        self.waiting: dict[bytes, list[Deferred]] = {}
+        self.waiting: dict[bytes, list[Deferred[Any]]] = {}
         self.proto: Any = None
         self.connecting = False
         self.closed = False
@@ -52,7 +52,7 @@ class RedisHub:
 
     # -- subscriptions ---------------------------------------------------------------------
 
-    def attach(self, sub: Any) -> Deferred:
+    def attach(self, sub: Any) -> Deferred[Any]:
         """Fires once Redis confirmed the channel's SUBSCRIBE (at once if it already had)."""
         if self.closed:
             raise RuntimeError("the Broadcast is closed")
@@ -61,7 +61,7 @@ class RedisHub:
         subs.append(sub)
         if key in self.confirmed:
             return succeed(None)
-        d: Deferred = Deferred()
+        d: Deferred[Any] = Deferred()
         self.waiting.setdefault(key, []).append(d)
         if len(subs) == 1 and self.proto is not None:
             self.proto.send(["SUBSCRIBE", key])
@@ -70,7 +70,7 @@ class RedisHub:
         d.addErrback(self._not_confirmed, sub, key, d)
         return d
 
-    def _not_confirmed(self, failure: Failure, sub: Any, key: bytes, d: Deferred) -> None:
+    def _not_confirmed(self, failure: Failure, sub: Any, key: bytes, d: Deferred[Any]) -> None:
         waiters = self.waiting.get(key)
         if waiters and d in waiters:
             waiters.remove(d)
@@ -187,7 +187,7 @@ class RedisHub:
 
     # -- publishing ------------------------------------------------------------------------
 
-    def publish(self, channel: str, payload: bytes) -> Deferred:
+    def publish(self, channel: str, payload: bytes) -> Deferred[Any]:
         key = self.key(channel)
         result = self.backend.command(key, "PUBLISH", key, payload)
         if isinstance(result, Deferred):

@@ -30,7 +30,7 @@ class Subscription:
         self.queue_size = queue_size
         self._queue: deque[Any] = deque()
         self._dropped = 0
-        self._waiter: Deferred | None = None
+        self._waiter: Deferred[Any] | None = None
         self._entered = False
         self._closed = False
 
@@ -92,11 +92,11 @@ class Subscription:
             raise StopAsyncIteration
         if self._waiter is not None:
             raise RuntimeError("a Subscription is read by one reader at a time")
-        waiter: Deferred = Deferred(self._cancelled)
+        waiter: Deferred[Any] = Deferred(self._cancelled)
         self._waiter = waiter
         return await waiter
 
-    def _cancelled(self, waiter: Deferred) -> None:
+    def _cancelled(self, waiter: Deferred[Any]) -> None:
         if self._waiter is waiter:
             self._waiter = None
 

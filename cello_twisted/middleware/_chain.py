@@ -8,7 +8,7 @@ Deferred (SPEC §2.6) and may return a value, a Deferred or a coroutine.
 
 Every link turns exceptions into responses (via the route's error handler), so
 outer middleware always receives a Response, never a Failure. Native middleware on
-the hottest paths may provide ``link(call_next, on_error) -> link`` to build that
+the hottest paths may provide ``link(call_next, on_error, context) -> link`` to build that
 guarded link itself, saving a frame per request (RateLimit does).
 """
 
@@ -16,55 +16,36 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from twisted.internet.defer import CancelledError, Deferred, succeed
-from twisted.python.failure import Failure
+from twisted.internet.defer import Deferred, succeed
 
+from .._defer import is_deferred, recover, settle, then
+from .._types import ErrorHandler, Link, hooks_of
 from ..response import Response, to_response
 
-Link = Callable[[Any], Any]
-ErrorHandler = Callable[[Any, BaseException], Any]
+if TYPE_CHECKING:
+    from .._types import AppContext, NativeMiddleware
+    from ..request import Request
 
-
-_PLAIN = (Response, tuple, dict, list, str, bytes, int, float)
-
-
-def is_deferred(value: Any) -> bool:
-    """``isinstance(value, Deferred)``, minus its cost on the hot path.
-
-    Deferred's metaclass is ABCMeta, so a plain ``isinstance`` against a value that
-    is *not* a Deferred (the common, synchronous case) takes the ABC slow path
-    (~0.25 µs, several times per request). Exact-type checks settle the usual cases.
-    """
-    cls = type(value)
-    if cls is Deferred:
-        return True
-    if value is None or isinstance(value, _PLAIN):  # concrete classes: no ABC machinery
-        return False
-    return isinstance(value, Deferred)
-
-
-def settle(value: Any, convert: Callable[[Any], Any] = to_response) -> Any:
-    """Apply ``convert`` now, or when ``value`` (a Deferred or coroutine) resolves."""
-    if is_deferred(value):
-        return value.addCallback(convert)
-    if inspect.iscoroutine(value):
-        return Deferred.fromCoroutine(value).addCallback(convert)
-    return convert(value)
-
-
-def then(value: Any, fn: Callable[[Any], Any]) -> Any:
-    """``fn(value)`` for a plain value, or chained onto a Deferred (for native middleware)."""
-    if is_deferred(value):
-        return value.addCallback(fn)
-    return fn(value)
+__all__ = [
+    "AfterRequest",
+    "BeforeRequest",
+    "ErrorHandler",
+    "Link",
+    "compose",
+    "guard_errors",
+    "is_deferred",
+    "recover",
+    "settle",
+    "then",
+]
 
 
 def guard_errors(link: Link, on_error: ErrorHandler) -> Link:
     """Wrap ``link`` so raised exceptions and failed Deferreds become error Responses."""
 
-    def guarded(request: Any) -> Any:
+    def guarded(request: Request) -> Any:
         try:
             result = link(request)
         except Exception as exc:  # noqa: BLE001 - every error becomes a response
@@ -76,10 +57,10 @@ def guard_errors(link: Link, on_error: ErrorHandler) -> Link:
     return guarded
 
 
-def _guard_native(mw: Any, nxt: Link, on_error: ErrorHandler) -> Link:
+def _guard_native(mw: NativeMiddleware, nxt: Link, on_error: ErrorHandler) -> Link:
     """``guard_errors`` around ``mw(request, nxt)``, one frame shorter (every native layer pays it)."""
 
-    def guarded(request: Any) -> Any:
+    def guarded(request: Request) -> Any:
         try:
             result = mw(request, nxt)
         except Exception as exc:  # noqa: BLE001 - every error becomes a response
@@ -91,18 +72,11 @@ def _guard_native(mw: Any, nxt: Link, on_error: ErrorHandler) -> Link:
     return guarded
 
 
-def recover(failure: Failure, request: Any, on_error: ErrorHandler) -> Any:
-    """Errback turning a failed Deferred into ``on_error``'s response (cancellation passes)."""
-    if failure.check(CancelledError):
-        return failure  # a disconnect: let cancellation propagate untouched
-    return on_error(request, failure.value)
-
-
 def _user_link(mw: Callable[..., Any], nxt: Link) -> Link:
-    def link(request: Any) -> Any:
+    def link(request: Request) -> Any:
         called = False
 
-        def call_next(req: Any = None) -> Deferred:
+        def call_next(req: Request | None = None) -> Deferred[Response]:
             nonlocal called
             if called:
                 raise RuntimeError("call_next() may be called only once per request")
@@ -115,13 +89,14 @@ def _user_link(mw: Callable[..., Any], nxt: Link) -> Link:
     return link
 
 
-def compose(middleware: Sequence[Any], endpoint: Link, on_error: ErrorHandler) -> Link:
+def compose(middleware: Sequence[Any], endpoint: Link, on_error: ErrorHandler, context: AppContext) -> Link:
     """Fold ``middleware`` (first registered = outermost) around ``endpoint``."""
     handler = guard_errors(endpoint, on_error)
     for mw in reversed(middleware):
-        if getattr(mw, "native", False):
-            own_link = getattr(mw, "link", None)  # hot middleware may compile its own guarded link
-            handler = own_link(handler, on_error) if own_link is not None else _guard_native(mw, handler, on_error)
+        hooks = hooks_of(mw)
+        if hooks.native:
+            own_link = hooks.link  # hot middleware may compile its own guarded link
+            handler = own_link(handler, on_error, context) if own_link is not None else _guard_native(mw, handler, on_error)
         else:
             handler = guard_errors(_user_link(mw, handler), on_error)
     return handler
@@ -132,19 +107,19 @@ class BeforeRequest:
 
     native = True
 
-    def __init__(self, fn: Callable[[Any], Any]) -> None:
+    def __init__(self, fn: Callable[[Request], Any]) -> None:
         self.fn = fn
 
-    def __call__(self, request: Any, call_next: Link) -> Any:
+    def __call__(self, request: Request, call_next: Link) -> Response | Deferred[Response]:
         result = self.fn(request)
 
-        def decide(value: Any) -> Any:
+        def decide(value: Any) -> Response | Deferred[Response]:
             if value is None:
                 return call_next(request)
             return to_response(value)
 
         if is_deferred(result) or inspect.iscoroutine(result):
-            return settle(result, decide)
+            return settle(result, decide)  # type: ignore[arg-type]  # typing note: Deferreds returned by callbacks are chained (flattened); mypy cannot express it
         return decide(result)
 
 
@@ -153,10 +128,10 @@ class AfterRequest:
 
     native = True
 
-    def __init__(self, fn: Callable[[Any, Response], Any]) -> None:
+    def __init__(self, fn: Callable[[Request, Response], Any]) -> None:
         self.fn = fn
 
-    def __call__(self, request: Any, call_next: Link) -> Any:
+    def __call__(self, request: Request, call_next: Link) -> Response | Deferred[Response]:
         def after(response: Response) -> Any:
             return settle(self.fn(request, response), lambda v: response if v is None else to_response(v))
 

@@ -2,51 +2,48 @@
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from twisted.logger import Logger
 
 from .. import _json
-from ..errors import HTTPError
-from ._chain import is_deferred, settle
+from .._defer import is_deferred, settle
+from ..errors import HTTPError, internal_error_body
 from ..response import JSON_TYPE, Response, error_response
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+    from twisted.python.failure import Failure
+
+    from ..request import AppView, Request
 
 _log = Logger(namespace="cello_twisted.errors")
 
 
-def internal_error(request: Any, exc: BaseException, debug: bool) -> Response:
+def internal_error(request: Request, exc: BaseException, debug: bool) -> Response:
     """The 500 response (SPEC §2.24 r3); always logs the traceback."""
     _log.failure(
         "Unhandled {exc_type} in {method} {path}",
         exc_type=type(exc).__name__,
-        method=getattr(request, "method", "?"),
-        path=getattr(request, "path", "?"),
+        method=request.method,
+        path=request.path,
         failure=_failure_for(exc),
     )
-    body: dict[str, Any] = {"error": "Internal Server Error", "status": 500}
-    if debug:
-        body["exception"] = type(exc).__name__
-        body["detail"] = str(exc)
-        body["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).splitlines()
-    return Response(_json.dumpb(body), 500, None, JSON_TYPE)
+    return Response(_json.dumpb(internal_error_body(exc, debug)), 500, None, JSON_TYPE)
 
 
-def _failure_for(exc: BaseException) -> Any:
+def _failure_for(exc: BaseException) -> Failure:
     from twisted.python.failure import Failure
 
     return Failure(exc, type(exc), exc.__traceback__)
 
 
-def http_error_response(request: Any, exc: HTTPError) -> Response:
+def http_error_response(request: Request, exc: HTTPError) -> Response:
     """Standard body plus WWW-Authenticate on 401s (SPEC §2.10 r17)."""
     resp = error_response(exc)
     if exc.status == 401 and "www-authenticate" not in resp.headers:
-        realm = "api"
-        state = getattr(request, "_state", None)
-        if state:
-            realm = state.get("jwt_realm", realm)
+        realm = request.state.get("jwt_realm", "api")
         value = f'Bearer realm="{realm}"'
         reason = getattr(exc, "reason", None)
         if reason:
@@ -60,7 +57,7 @@ class ErrorHandling:
 
     __slots__ = ("maps", "app")
 
-    def __init__(self, maps: Sequence[dict[type, Callable[..., Any]]], app: Any) -> None:
+    def __init__(self, maps: Sequence[dict[type, Callable[..., Any]]], app: AppView) -> None:
         self.maps = [m for m in maps if m]
         self.app = app
 
@@ -72,19 +69,22 @@ class ErrorHandling:
                     return fn
         return None
 
-    def default(self, request: Any, exc: BaseException) -> Response:
+    def default(self, request: Request, exc: BaseException) -> Response:
         if isinstance(exc, HTTPError):
             return http_error_response(request, exc)
         return internal_error(request, exc, self.app.debug)
 
-    def __call__(self, request: Any, exc: BaseException) -> Any:
+    def __call__(self, request: Request, exc: BaseException) -> Response | Deferred[Response]:
         handler = self.find(exc) if self.maps else None
         if handler is None:
             return self.default(request, exc)
         try:
-            result = settle(handler(request, exc))
+            result: Response | Deferred[Response] = settle(handler(request, exc))
         except Exception as inner:  # noqa: BLE001 - a failing handler falls back to 500
             return internal_error(request, inner, self.app.debug)
         if is_deferred(result):
-            return result.addErrback(lambda f: internal_error(request, f.value, self.app.debug))
+            return result.addErrback(self._handler_failed, request)
         return result
+
+    def _handler_failed(self, failure: Failure, request: Request) -> Response:
+        return internal_error(request, cast(BaseException, failure.value), self.app.debug)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import jwt as pyjwt
 from twisted.internet.defer import Deferred
@@ -13,10 +14,14 @@ from twisted.internet.defer import Deferred
 from ..errors import InvalidTokenError
 from ..stores.tokens import MemoryTokenBlacklist
 from ._chain import then
+from ._jwt_cache import VerifiedCache
+from ._jwt_config import JwtConfig
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IReactorTime
 
 _NOT_CUSTOM = frozenset({"exp", "iat", "nbf", "jti", "token_type"})
 MAX_TOKEN_LENGTH = 16384
-CACHE_SIZE = 10000
 
 
 class Verified:
@@ -30,17 +35,28 @@ class Verified:
     def __init__(self, token: str, claims: dict[str, Any]) -> None:
         exp = claims.get("exp")
         nbf = claims.get("nbf")
-        if not _is_number(exp) or (nbf is not None and not _is_number(nbf)):
-            raise InvalidTokenError("invalid_claims", "Invalid token: exp/nbf must be numbers")
+        iat = claims.get("iat")
+        if not _is_number(exp) or not _optional_number(nbf) or not _optional_number(iat):
+            raise InvalidTokenError("invalid_claims", "Invalid token: exp/nbf/iat must be finite numbers")
         self.claims = claims
-        self.exp = float(exp)
-        self.nbf = None if nbf is None else float(nbf)
+        self.exp = float(cast(float, exp))
+        self.nbf = None if nbf is None else float(cast(float, nbf))
         self.key = revocation_key(token, claims)
         self.refresh = claims.get("token_type") == "refresh"
 
 
+def _optional_number(value: Any) -> bool:
+    return value is None or _is_number(value)
+
+
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float within float range (NaN would never expire, SPEC_OPERATIONS §11 r6)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float range
+        return False
 
 
 def revocation_key(token: str, claims: Mapping[str, Any]) -> str:
@@ -66,14 +82,14 @@ def _reason_of(exc: pyjwt.PyJWTError) -> str:
 class TokenService:
     """Token operations of ``JwtAuth`` (``app.jwt``); time comes from the bound app clock."""
 
-    config: Any
-    clock: Any = None
+    config: JwtConfig
+    clock: IReactorTime | None = None
 
-    def _init_tokens(self, config: Any) -> None:
+    def _init_tokens(self, config: JwtConfig) -> None:
         self.blacklist = (
             config.blacklist if config.blacklist is not None else MemoryTokenBlacklist()
         )
-        self._cache: dict[str, Verified] = {}
+        self._cache: VerifiedCache[Verified] = VerifiedCache(config.cache_max_bytes)
         options: dict[str, Any] = {
             "verify_signature": True,
             "verify_exp": False,  # checked on every use, cached or not
@@ -93,7 +109,7 @@ class TokenService:
             "issuer": config.issuer,
         }
 
-    def bind_clock(self, clock: Any) -> None:
+    def bind_clock(self, clock: IReactorTime) -> None:
         """Use ``clock`` (the app's) for token times and the memory blacklist's expiry."""
         self.clock = clock
         if isinstance(self.blacklist, MemoryTokenBlacklist) and self.blacklist.clock is None:
@@ -103,7 +119,8 @@ class TokenService:
         if self.clock is None:  # not installed in an app yet: wall-clock time
             from twisted.internet import reactor
 
-            return reactor.seconds()
+            # typing note: the reactor module is typed as a module, not as IReactorTime.
+            return cast("IReactorTime", reactor).seconds()
         return self.clock.seconds()
 
     # -- creation ------------------------------------------------------------
@@ -154,13 +171,10 @@ class TokenService:
             claims = pyjwt.decode(token, **self._decode_kwargs)
         except pyjwt.PyJWTError as exc:
             raise InvalidTokenError(_reason_of(exc)) from None
-        except (ValueError, TypeError):  # defensive: odd inputs must never become 500s
+        except (ValueError, TypeError, RecursionError):  # odd inputs must never become 500s
             raise InvalidTokenError("malformed") from None
         entry = Verified(token, claims)
-        cache = self._cache
-        if len(cache) >= CACHE_SIZE:
-            del cache[next(iter(cache))]  # oldest first; bounded memory
-        cache[token] = entry
+        self._cache.put(token, entry)  # bounded by entries and bytes; long tokens never kept
         return entry
 
     def check(self, entry: Verified, refresh: bool, now: float) -> None:
@@ -175,11 +189,11 @@ class TokenService:
                 "wrong_type", "Refresh token required" if refresh else "Access token required"
             )
 
-    def _contains(self, key: str) -> Any:
+    def _contains(self, key: str) -> bool | Deferred[bool]:
         found = self.blacklist.contains(key)
         return found if isinstance(found, Deferred) else bool(found)
 
-    def decode(self, token: str, token_type: str = "access") -> Any:
+    def decode(self, token: str, token_type: str = "access") -> dict[str, Any] | Deferred[dict[str, Any]]:
         """Claims of a valid token, or InvalidTokenError (a Deferred with a Redis blacklist)."""
         if not isinstance(token, str):
             raise InvalidTokenError("malformed")
@@ -194,7 +208,10 @@ class TokenService:
         return then(self._contains(entry.key), decide)
 
     def refresh(self, refresh_token: str, rotate: bool = True) -> Any:
-        """A new token pair from a valid refresh token; with ``rotate`` the old one is revoked."""
+        """A new token pair from a valid refresh token; with ``rotate`` the old one is revoked.
+
+        Returns the pair, or a Deferred firing with it when a store answers asynchronously.
+        """
 
         def issue(claims: dict[str, Any]) -> Any:
             custom = {k: v for k, v in claims.items() if k not in _NOT_CUSTOM}
@@ -213,6 +230,6 @@ class TokenService:
         entry = self.verified(token)
         return self.blacklist.add(entry.key, entry.exp)
 
-    def is_revoked(self, token: str) -> Any:
+    def is_revoked(self, token: str) -> bool | Deferred[bool]:
         entry = self.verified(token)
         return self._contains(entry.key)

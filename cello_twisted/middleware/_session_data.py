@@ -81,7 +81,7 @@ class Session(MutableMapping):  # type: ignore[type-arg]
         self.cleared = True
         self.modified = True
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kwargs: Any) -> None:
         """Validate the whole update once, so a failure leaves the session unchanged."""
         trial = dict(self._data)
         trial.update(*args, **kwargs)
@@ -96,6 +96,18 @@ class Session(MutableMapping):  # type: ignore[type-arg]
         self._retire_id()
         self.id = new_session_id()
         self.modified = True
+
+    def commit_id(self) -> str | None:
+        """The id this session has once the response is sent, or None when none is stored.
+
+        A new session gets its id here, as soon as a value is written (the middleware
+        then saves it under that id); an anonymous session with no data has none.
+        """
+        if self.id is None and self.modified and self._data:
+            self.id = new_session_id()
+        if self.new and not self._data:
+            return None
+        return self.id
 
     def _retire_id(self) -> None:
         if self.id is not None and self.id == self._incoming_id:

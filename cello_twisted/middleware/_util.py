@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..request import Request
 
 
 def path_matches(pattern: str, path: str) -> bool:
@@ -17,9 +20,9 @@ def any_path_matches(patterns: Iterable[str], path: str) -> bool:
     return any(path_matches(p, path) for p in patterns)
 
 
-def is_preflight(request: Any) -> bool:
+def is_preflight(request: Request) -> bool:
     """A CORS preflight: OPTIONS with ``Origin`` and ``Access-Control-Request-Method``."""
     if request.method != "OPTIONS":
         return False
     headers = request.raw.requestHeaders
-    return headers.hasHeader(b"origin") and headers.hasHeader(b"access-control-request-method")
+    return bool(headers.hasHeader(b"origin") and headers.hasHeader(b"access-control-request-method"))

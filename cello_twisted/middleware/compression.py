@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
-from ._chain import then
-from .cors import add_vary
+from .._defer import then
+from .._headers import accepts, add_vary
+from .._validators import fail
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+
+    from .._types import Link
+    from ..request import Request
+    from ..response import Response
 
 _COMPRESSIBLE = frozenset(
     {"application/json", "application/javascript", "application/xml", "image/svg+xml"}
@@ -22,47 +29,25 @@ def compressible(content_type: str | None) -> bool:
     return mime.startswith("text/") or mime in _COMPRESSIBLE or mime.endswith(("+json", "+xml"))
 
 
-def accepts(accept_encoding: str, coding: str) -> bool:
-    """Whether an ``Accept-Encoding`` value allows ``coding`` (q > 0; ``*`` counts if not named)."""
-    star = False
-    for item in accept_encoding.split(","):
-        name, _, params = item.partition(";")
-        name = name.strip().lower()
-        if name != coding and name != "*":
-            continue
-        q = 1.0
-        for param in params.split(";"):
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = float(value.strip())
-                except ValueError:
-                    q = 0.0
-        if name == coding:
-            return q > 0
-        star = q > 0
-    return star
-
-
 class Compression:
     """Native middleware: never touches streamers (files, SSE, WebSocket upgrades) or HEAD."""
 
     native = True
 
     def __init__(self, min_size: int = 1024, level: int = 6) -> None:
-        if min_size is None or min_size < 0:
-            raise ValueError("min_size must be >= 0")
-        if not 1 <= level <= 9:
-            raise ValueError("level must be between 1 and 9")
+        if not isinstance(min_size, int) or isinstance(min_size, bool) or min_size < 0:
+            fail(self, "min_size", min_size, "an int >= 0")
+        if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 9:
+            fail(self, "level", level, "an int from 1 to 9")
         self.min_size = min_size
         self.level = level
 
-    def __call__(self, request: Any, call_next: Callable[[Any], Any]) -> Any:
+    def __call__(self, request: Request, call_next: Link) -> Response | Deferred[Response]:
         if request.method == "HEAD":
             return call_next(request)
         return then(call_next(request), lambda resp: self._compress(request, resp))
 
-    def _compress(self, request: Any, resp: Any) -> Any:
+    def _compress(self, request: Request, resp: Response) -> Response:
         status = resp.status
         if (
             resp.streamer is not None
@@ -74,7 +59,7 @@ class Compression:
             or "content-range" in resp.headers
         ):
             return resp
-        add_vary(resp, "Accept-Encoding")  # the body depends on it from here on
+        add_vary(resp.headers, "Accept-Encoding")  # the body depends on it from here on
         offered = request.raw.requestHeaders.getRawHeaders(b"accept-encoding")
         if not offered or not accepts(b", ".join(offered).decode("latin-1"), "gzip"):
             return resp

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from attrs import Attribute, evolve, field, frozen
+
+from .._defer import then
+from .._headers import add_vary
+from .._validators import fail, non_negative_int, str_tuple
 from ..errors import HTTPError
 from ..response import Response, error_response
-from ._chain import then
 from ._util import is_preflight
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+
+    from .._types import Link
+    from ..request import Request
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -27,10 +37,40 @@ def _origin_key(origin: str) -> tuple[str, str, int | None] | None:
     return scheme, parts.hostname.lower(), port if port is not None else _DEFAULT_PORTS.get(scheme)
 
 
-class CorsConfig:
-    """Which cross-origin callers may use the API, and what they may send and read."""
+def _upper_tuple(value: str | Sequence[str]) -> tuple[str, ...]:
+    return tuple(m.upper() for m in str_tuple(value))
 
-    __slots__ = ("origins", "methods", "headers", "credentials", "max_age", "expose_headers")
+
+def _whole_seconds(value: Any) -> Any:
+    return int(value) if isinstance(value, float) else value
+
+
+def _valid_origins(instance: Any, attribute: Attribute[Any], value: tuple[str, ...]) -> None:
+    for origin in value:
+        if origin != "*" and _origin_key(origin) is None:
+            fail(instance, attribute.name, origin, '"*" or an origin scheme://host[:port]')
+
+
+def _valid_credentials(instance: Any, attribute: Attribute[Any], value: bool) -> None:
+    if value and "*" in instance.origins:
+        fail(instance, attribute.name, value, 'False when origins has "*" (list the origins instead)')
+
+
+@frozen(init=False, eq=False)
+class CorsConfig:
+    """Which cross-origin callers may use the API, and what they may send and read.
+
+    Raises:
+        ConfigError: an origin that is not ``scheme://host[:port]``, ``credentials=True``
+            with ``"*"``, or a negative ``max_age``.
+    """
+
+    origins: tuple[str, ...] = field(converter=str_tuple, validator=_valid_origins)
+    methods: tuple[str, ...] = field(converter=_upper_tuple)
+    headers: tuple[str, ...] = field(converter=str_tuple)
+    credentials: bool = field(converter=bool, validator=_valid_credentials)
+    max_age: int = field(converter=_whole_seconds, validator=non_negative_int)
+    expose_headers: tuple[str, ...] = field(converter=str_tuple)
 
     def __init__(
         self,
@@ -41,23 +81,7 @@ class CorsConfig:
         max_age: int = 86400,
         expose_headers: Sequence[str] = (),
     ) -> None:
-        origins = (origins,) if isinstance(origins, str) else tuple(origins)
-        methods = (methods,) if isinstance(methods, str) else tuple(methods)
-        headers = (headers,) if isinstance(headers, str) else tuple(headers)
-        expose_headers = (expose_headers,) if isinstance(expose_headers, str) else tuple(expose_headers)
-        if credentials and "*" in origins:
-            raise ValueError('credentials=True cannot be combined with origins "*"; list the origins')
-        if max_age is None or max_age < 0:
-            raise ValueError("max_age must be >= 0")
-        for origin in origins:
-            if origin != "*" and _origin_key(origin) is None:
-                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port])")
-        self.origins = origins
-        self.methods = tuple(m.upper() for m in methods)
-        self.headers = headers
-        self.credentials = bool(credentials)
-        self.max_age = int(max_age)
-        self.expose_headers = expose_headers
+        self.__attrs_init__(origins, methods, headers, credentials, max_age, expose_headers)
 
 
 class Cors:
@@ -69,9 +93,7 @@ class Cors:
         if config is None:
             config = CorsConfig(**fields)
         elif fields:
-            merged = {name: getattr(config, name) for name in CorsConfig.__slots__}
-            merged.update(fields)
-            config = CorsConfig(**merged)
+            config = evolve(config, **fields)
         self.config = config
         self._any = "*" in config.origins
         self._allowed = frozenset(_origin_key(o) for o in config.origins if o != "*")
@@ -82,7 +104,7 @@ class Cors:
             ("Access-Control-Allow-Headers", ", ".join(config.headers)),
             ("Access-Control-Max-Age", str(config.max_age)),
         ]
-        extra = []
+        extra: list[tuple[str, str]] = []
         if config.credentials:
             extra.append(("Access-Control-Allow-Credentials", "true"))
         if config.expose_headers:
@@ -108,9 +130,9 @@ class Cors:
             headers.set("Access-Control-Allow-Origin", "*")
         else:
             headers.set("Access-Control-Allow-Origin", origin)
-            _add_vary(resp, "Origin")
+            add_vary(resp.headers, "Origin")
 
-    def __call__(self, request: Any, call_next: Callable[[Any], Any]) -> Any:
+    def __call__(self, request: Request, call_next: Link) -> Response | Deferred[Response]:
         raw_origin = request.raw.requestHeaders.getRawHeaders(b"origin")
         if not raw_origin:
             return call_next(request)
@@ -128,9 +150,9 @@ class Cors:
 
         return then(call_next(request), label)
 
-    def _preflight(self, request: Any, origin: str) -> Response:
-        wanted = request.raw.requestHeaders.getRawHeaders(b"access-control-request-method")[0]
-        method = wanted.decode("latin-1").strip().upper()
+    def _preflight(self, request: Request, origin: str) -> Response:
+        wanted = request.raw.requestHeaders.getRawHeaders(b"access-control-request-method") or [b""]
+        method = wanted[0].decode("latin-1").strip().upper()
         if not self.is_allowed(origin) or method not in self._methods:
             return error_response(HTTPError(403, "CORS preflight refused"))
         resp = Response(b"", 200)
@@ -138,14 +160,3 @@ class Cors:
         for name, value in self._preflight_headers:
             resp.headers.set(name, value)
         return resp
-
-
-def _add_vary(resp: Response, token: str) -> None:
-    current = resp.headers.get("Vary")
-    if not current:
-        resp.headers.set("Vary", token)
-    elif token.lower() not in {t.strip().lower() for t in current.split(",")}:
-        resp.headers.set("Vary", f"{current}, {token}")
-
-
-add_vary = _add_vary

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .._validators import fail
 from ..errors import InvalidTokenError, UnauthorizedError
 from ..stores.tokens import MemoryTokenBlacklist
 from ._chain import is_deferred
 from ._jwt_config import ALGORITHMS, JwtConfig
 from ._jwt_tokens import TokenService, Verified
 from ._util import any_path_matches, is_preflight
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+
+    from .._types import Link
+    from ..request import Request
+    from ..response import Response
 
 __all__ = ["JwtAuth", "JwtConfig", "ALGORITHMS"]
 
@@ -26,6 +34,12 @@ def _raiser(exc: UnauthorizedError | None) -> Callable[[], Any]:
         raise InvalidTokenError(exc.reason, str(exc)) if isinstance(exc, InvalidTokenError) else exc
 
     return getter
+
+
+def _on_feature_path(request: Request) -> bool:
+    """Paths added by features (OpenAPI, docs, health, metrics) are skipped paths."""
+    route = request.route
+    return route is not None and route.feature_path
 
 
 class JwtAuth(TokenService):
@@ -54,7 +68,7 @@ class JwtAuth(TokenService):
         if not isinstance(config, JwtConfig):
             raise TypeError("JwtAuth needs a JwtConfig")
         if '"' in realm or "\\" in realm:
-            raise ValueError("realm must not contain quotes or backslashes")
+            fail(self, "realm", realm, "a realm without quotes or backslashes")
         self.config = config
         self.required = required
         self.skip_paths: list[str] = []
@@ -73,7 +87,7 @@ class JwtAuth(TokenService):
     def skip_path(self, path: str) -> JwtAuth:
         """Exclude ``path`` (prefix rule, SPEC §1 r6) from the token requirement."""
         if not isinstance(path, str) or not path.startswith("/"):
-            raise ValueError(f"skip path must start with '/': {path!r}")
+            fail(self, "skip_paths", path, "paths starting with '/'")
         self.skip_paths.append(path)
         return self
 
@@ -90,12 +104,22 @@ class JwtAuth(TokenService):
             )
         return None
 
+    def durability_warning(self) -> str | None:
+        """Production start-up warning when revocations live in process memory (§11 r7)."""
+        if isinstance(self.blacklist, MemoryTokenBlacklist):
+            return (
+                "JwtAuth keeps revoked tokens in process memory (MemoryTokenBlacklist): revocations "
+                "are lost on restart and kept per worker, so a revoked token is accepted again until "
+                "it expires; use JwtConfig(blacklist=RedisTokenBlacklist(...))"
+            )
+        return None
+
     # -- request path ------------------------------------------------------------
 
-    def _token_of(self, request: Any) -> str | None:
+    def _token_of(self, request: Request) -> str | None:
         values = request.raw.requestHeaders.getRawHeaders(self._header)
         if values:
-            value = values[0].decode("latin-1").strip()
+            value: str = values[0].decode("latin-1").strip()
             prefix = self._prefix
             if not prefix:
                 return value or None
@@ -104,20 +128,22 @@ class JwtAuth(TokenService):
                 if token:
                     return token
         if self.query_param:
-            token = request.query.get(self.query_param)
-            if token:
-                return token
+            query_token: str | None = request.query.get(self.query_param)
+            if query_token:
+                return query_token
         if self.cookie:
-            token = request.cookies.get(self.cookie)
-            if token:
-                return token
+            cookie_token = request.cookies.get(self.cookie)
+            if cookie_token:
+                return cookie_token
         return None
 
-    def __call__(self, request: Any, call_next: Any) -> Any:
+    def __call__(self, request: Request, call_next: Link) -> Response | Deferred[Response]:
         if request.method == "OPTIONS" and is_preflight(request):
             return call_next(request)
-        if self.clock is None:
-            self.bind_clock(request.app.clock)
+        clock = self.clock
+        if clock is None:
+            clock = request.app.clock
+            self.bind_clock(clock)
         state = request.state
         state["jwt_realm"] = self.realm
         token = self._token_of(request)
@@ -125,7 +151,7 @@ class JwtAuth(TokenService):
             return self._without(request, call_next, None)
         try:
             entry = self.verified(token)
-            self.check(entry, False, self.clock.seconds())
+            self.check(entry, False, clock.seconds())
         except InvalidTokenError as exc:
             return self._without(request, call_next, exc)
         revoked = self.blacklist.contains(entry.key)
@@ -134,8 +160,8 @@ class JwtAuth(TokenService):
         return self._after_lookup(revoked, request, call_next, token, entry)
 
     def _after_lookup(
-        self, revoked: Any, request: Any, call_next: Any, token: str, entry: Verified
-    ) -> Any:
+        self, revoked: object, request: Request, call_next: Link, token: str, entry: Verified
+    ) -> Response | Deferred[Response]:
         if revoked:
             return self._without(
                 request, call_next, InvalidTokenError("revoked", "Token has been revoked")
@@ -150,10 +176,14 @@ class JwtAuth(TokenService):
         state["jwt_token"] = token
         return call_next(request)
 
-    def _without(self, request: Any, call_next: Any, exc: UnauthorizedError | None) -> Any:
+    def _without(
+        self, request: Request, call_next: Link, exc: UnauthorizedError | None
+    ) -> Response | Deferred[Response]:
         """No valid token: 401 in strict mode, else proceed with no claims."""
-        if self.required and not (
-            self.skip_paths and any_path_matches(self.skip_paths, request.path)
+        if (
+            self.required
+            and not (self.skip_paths and any_path_matches(self.skip_paths, request.path))
+            and not _on_feature_path(request)
         ):
             raise exc if exc is not None else UnauthorizedError("Authentication required")
         request.state["jwt_claims"] = _raiser(exc)

@@ -5,12 +5,19 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from twisted.logger import Logger
 
 from ._chain import then
 from ._util import any_path_matches
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+
+    from .._types import Link
+    from ..request import Request
+    from ..response import Response
 
 _log = Logger(namespace="cello_twisted.access")
 
@@ -27,6 +34,7 @@ class RequestLogging:
     """
 
     native = True
+    feature_path_exempt = True  # never on OpenAPI/docs/health/metrics paths (SPEC_OPERATIONS principles)
 
     def __init__(self, exclude_paths: Sequence[str] = ("/health", "/metrics", "/favicon.ico"), colors: bool | None = None) -> None:
         self.exclude_paths = tuple(exclude_paths)
@@ -34,7 +42,7 @@ class RequestLogging:
         self._stamp_second = -1
         self._stamp = ""
 
-    def _use_colors(self, request: Any) -> bool:
+    def _use_colors(self, request: Request) -> bool:
         if self.colors is not None:
             return self.colors
         return bool(request.app.debug) and sys.stderr.isatty()
@@ -46,12 +54,12 @@ class RequestLogging:
             self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
         return self._stamp
 
-    def __call__(self, request: Any, call_next: Any) -> Any:
+    def __call__(self, request: Request, call_next: Link) -> Response | Deferred[Response]:
         if self.exclude_paths and any_path_matches(self.exclude_paths, request.path):
             return call_next(request)
         started = time.perf_counter()
 
-        def log(response: Any) -> Any:
+        def log(response: Response) -> Response:
             duration_ms = (time.perf_counter() - started) * 1000.0
             status = response.status
             shown = str(status)

@@ -5,19 +5,39 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from ..wire._headers import wire_name
-from ..errors import HTTPError
+from attrs import Attribute, field, frozen
+
+from .._defer import is_deferred, recover, then
+from .._types import AppContext, ErrorHandler, Link
+from .._validators import fail, one_of, positive_int, positive_number, str_tuple
+from ..errors import ConfigError, HTTPError
 from ..response import Response, error_response
 from ..stores.ratelimit import MemoryRateLimitStore, RateLimitResult
-from ._chain import ErrorHandler, Link, is_deferred, recover, then
+from ..wire._headers import wire_name
 from ._util import any_path_matches, is_preflight
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+
+    from .._types import RouteView, TableView
+    from ..request import Request
 
 _STRATEGIES = ("sliding_window", "token_bucket")
 _ids = itertools.count(1)
 
 
+def _key_converter(key: Any) -> Any:
+    return None if key == "ip" else key
+
+
+def _valid_key(instance: Any, attribute: Attribute[Any], value: Any) -> None:
+    if not (value is None or callable(value)):
+        fail(instance, attribute.name, value, "None, 'ip' or a callable (request) -> str | None")
+
+
+@frozen(init=False, eq=False)
 class RateLimitConfig:
     """How many ``requests`` a client may make per ``window`` seconds (SPEC §2.14).
 
@@ -29,9 +49,17 @@ class RateLimitConfig:
             (``None`` falls back to the IP) (alias ``key_func``).
         exempt_paths: prefixes (SPEC §1 r6) neither counted nor given headers.
         store: a ``hit(key, config, now)`` store; default a new ``MemoryRateLimitStore``.
+
+    Raises:
+        ConfigError: a value outside what the field allows (named in the error).
     """
 
-    __slots__ = ("requests", "window", "strategy", "key", "exempt_paths", "store")
+    requests: int = field(validator=positive_int)
+    window: float = field(validator=positive_number)
+    strategy: str = field(validator=one_of(_STRATEGIES))
+    key: Any = field(converter=_key_converter, validator=_valid_key)
+    exempt_paths: tuple[str, ...] = field(converter=str_tuple)
+    store: Any = field()
 
     def __init__(
         self,
@@ -47,28 +75,14 @@ class RateLimitConfig:
         algorithm: str | None = None,
         key_func: Any = None,
     ) -> None:
-        requests = _alias("requests", requests, "max_requests", max_requests)
-        window = _alias("window", window, "window_secs", window_secs)
-        strategy = _alias("strategy", strategy, "algorithm", algorithm) or "sliding_window"
-        key = _alias("key", key, "key_func", key_func)
-        if requests is None or window is None:
-            raise ValueError("RateLimitConfig needs requests and window")
-        if isinstance(requests, bool) or not isinstance(requests, int) or requests <= 0:
-            raise ValueError(f"requests must be a positive integer, not {requests!r}")
-        if isinstance(window, bool) or not isinstance(window, (int, float)) or window <= 0:
-            raise ValueError(f"window must be a positive number of seconds, not {window!r}")
-        if strategy not in _STRATEGIES:
-            raise ValueError(f"unknown rate-limit strategy {strategy!r}; use one of {_STRATEGIES}")
-        if not (key is None or key == "ip" or callable(key)):
-            raise ValueError("key must be None, 'ip' or a callable (request) -> str | None")
-        if isinstance(exempt_paths, str):
-            exempt_paths = (exempt_paths,)
-        self.requests = requests
-        self.window = window
-        self.strategy = strategy
-        self.key = None if key == "ip" else key
-        self.exempt_paths = tuple(exempt_paths)
-        self.store = store
+        self.__attrs_init__(
+            requests=_alias("requests", requests, "max_requests", max_requests),
+            window=_alias("window", window, "window_secs", window_secs),
+            strategy=_alias("strategy", strategy, "algorithm", algorithm) or "sliding_window",
+            key=_alias("key", key, "key_func", key_func),
+            exempt_paths=exempt_paths,
+            store=store,
+        )
 
     @classmethod
     def sliding_window(cls, requests: int, window: float, **kw: Any) -> RateLimitConfig:
@@ -79,9 +93,17 @@ class RateLimitConfig:
         return cls(requests, window, "token_bucket", **kw)
 
     # ``max_requests`` / ``window_secs`` / ``algorithm`` read back like the aliases they are.
-    max_requests = property(lambda self: self.requests)
-    window_secs = property(lambda self: self.window)
-    algorithm = property(lambda self: self.strategy)
+    @property
+    def max_requests(self) -> int:
+        return self.requests
+
+    @property
+    def window_secs(self) -> float:
+        return self.window
+
+    @property
+    def algorithm(self) -> str:
+        return self.strategy
 
     def __repr__(self) -> str:
         return f"RateLimitConfig(requests={self.requests}, window={self.window}, strategy={self.strategy!r})"
@@ -91,7 +113,9 @@ def _alias(name: str, value: Any, alias: str, alias_value: Any) -> Any:
     if alias_value is None:
         return value
     if value is not None and value != alias_value:
-        raise ValueError(f"{name}= and its alias {alias}= disagree")
+        raise ConfigError(
+            f"RateLimitConfig.{alias}", alias_value, f"the same value as {name}= ({value!r}) or only one of them"
+        )
     return alias_value
 
 
@@ -111,6 +135,7 @@ class RateLimit:
     """
 
     native = True
+    feature_path_exempt = True  # never on OpenAPI/docs/health/metrics paths (SPEC_OPERATIONS principles)
 
     def __init__(self, config: RateLimitConfig, *, route_level: bool = False, name: str | None = None) -> None:
         if not isinstance(config, RateLimitConfig):
@@ -146,11 +171,11 @@ class RateLimit:
             "counters are per worker process; use RedisRateLimitStore to share them"
         )
 
-    def applies_to(self, route: Any, app: Any) -> bool:
+    def applies_to(self, route: RouteView | None, app: TableView) -> bool:
         """Whether this limiter belongs in ``route``'s chain (None: 404s and static files)."""
         return self._route_level or _owner_of(route, app) is self
 
-    def _key_of(self, request: Any) -> str:
+    def _key_of(self, request: Request) -> str:
         key_fn = self._key
         if key_fn is not None:
             value = key_fn(request)
@@ -158,11 +183,12 @@ class RateLimit:
                 return self._prefix + str(value)
         return self._prefix + request.client_ip
 
-    def __call__(self, request: Any, call_next: Callable[[Any], Any]) -> Any:
+    def __call__(self, request: Request, call_next: Link) -> Response | Deferred[Response]:
         """The generic ``(request, call_next)`` protocol; chains use ``link`` instead."""
-        return self.link(call_next, _reraise)(request)
+        app = request.app
+        return self.link(call_next, _reraise, AppContext(app.clock, app.threads))(request)
 
-    def link(self, call_next: Link, on_error: ErrorHandler) -> Link:
+    def link(self, call_next: Link, on_error: ErrorHandler, context: AppContext) -> Link:
         """This limiter in front of ``call_next``, with its own error guard: the hot path.
 
         ``compose`` calls this once per chain. Errors raised here (a key function, a
@@ -171,8 +197,9 @@ class RateLimit:
         """
         hit, decide, key_of, bare_ip = self._hit, self._decide, self._key_of, self._bare_ip
         exempt, limit, may_defer = self._exempt, self._limit, self._may_defer
+        seconds = context.clock.seconds  # the app's clock, resolved when the routes are compiled
 
-        def limited(request: Any) -> Any:
+        def limited(request: Request) -> Response | Deferred[Response]:
             try:
                 if (exempt and any_path_matches(exempt, request.path)) or (
                     request.method == "OPTIONS" and is_preflight(request)
@@ -180,7 +207,7 @@ class RateLimit:
                     return call_next(request)
                 result = hit(
                     request.client_ip if bare_ip else key_of(request),
-                    request.app._clock.seconds(),  # resolved when the routes were compiled
+                    seconds(),
                 )
                 if may_defer and is_deferred(result):  # a shared store answers later
                     return result.addCallback(decide, request, call_next).addErrback(recover, request, on_error)
@@ -195,14 +222,14 @@ class RateLimit:
                 _REMAINING: [b"%d" % remaining if remaining > 0 else b"0"],
                 _RESET: [b"%d" % result[3]],
             }
-            if type(resp) is Response and resp._encoded_headers is None:
-                resp._encoded_headers = stamp
+            if type(resp) is Response and resp.encoded_headers is None:
+                resp.encoded_headers = stamp
                 return resp
             return then(resp, partial(_stamped, stamp=stamp))
 
         return limited
 
-    def _decide(self, result: Any, request: Any, call_next: Callable[[Any], Any]) -> Any:
+    def _decide(self, result: Any, request: Request, call_next: Link) -> Response | Deferred[Response]:
         """The uncommon outcomes: a rejection, or a result that arrived asynchronously."""
         result = RateLimitResult(*result)
         remaining = int(result.remaining)
@@ -220,7 +247,7 @@ class RateLimit:
         return then(call_next(request), partial(_stamped, stamp=stamp))
 
 
-def _reraise(request: Any, exc: BaseException) -> Any:
+def _reraise(request: Request, exc: BaseException) -> NoReturn:
     raise exc
 
 
@@ -233,14 +260,14 @@ def _stamped(resp: Response, stamp: dict[bytes, list[bytes]]) -> Response:
     return resp
 
 
-def _limiter_in(table: Any) -> RateLimit | None:
+def _limiter_in(table: TableView) -> RateLimit | None:
     for mw in table.middleware:
         if isinstance(mw, RateLimit):
             return mw
     return None
 
 
-def _owner_of(route: Any, app: Any) -> RateLimit | None:
+def _owner_of(route: RouteView | None, app: TableView) -> RateLimit | None:
     """The limiter that applies to ``route`` (None: a 404 or static file -> the app's)."""
     if route is not None:
         if getattr(route, "rate_limit", None) is not None:
@@ -252,9 +279,9 @@ def _owner_of(route: Any, app: Any) -> RateLimit | None:
     return _limiter_in(app)
 
 
-def route_limiter(app: Any, spec: Any) -> RateLimit:
+def route_limiter(context: AppContext, spec: Any) -> RateLimit:
     """The limiter for a route's ``rate_limit=`` config, kept across recompilations."""
-    limiters = app.__dict__.setdefault("_route_limiters", {})
+    limiters = context.kept
     limiter = limiters.get(spec)
     if limiter is None or limiter.config is not spec.rate_limit:
         config = spec.rate_limit
@@ -268,7 +295,7 @@ def route_limiter(app: Any, spec: Any) -> RateLimit:
 def route_cluster_warnings(app: Any) -> list[str]:
     """``cluster_warning()`` messages for routes' own ``rate_limit=`` configs (not in any chain yet)."""
     found = []
-    for spec, _tables in app._walk():
+    for spec, _tables in app.walk_routes():
         config = spec.rate_limit
         if isinstance(config, RateLimitConfig) and not getattr(config.store, "shared", config.store is not None):
             found.append(

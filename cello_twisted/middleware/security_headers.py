@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from attrs import Attribute, field, frozen
+from attrs.validators import optional
+
+from .._validators import fail, non_negative_int, one_of
+from ..errors import ConfigError
 from ._chain import then
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+
+    from .._types import Link
+    from ..request import Request
+    from ..response import Response
 
 __all__ = ["SecurityHeadersConfig", "CSP", "SecurityHeaders"]
 
@@ -40,7 +52,7 @@ _UNSET: Any = object()
 
 def _no_newline(value: str, what: str) -> str:
     if any(c in value for c in "\r\n\0"):
-        raise ValueError(f"{what} must not contain line breaks")
+        raise ConfigError(what, value, "a value without line breaks")
     return value
 
 
@@ -55,15 +67,15 @@ class CSP:
         self._directives: dict[str, list[str]] = {}
         for name, sources in directives.items():
             if name not in _DIRECTIVES:
-                raise ValueError(f"unknown CSP directive {name!r}")
+                raise ConfigError(f"CSP.{name}", sources, "a known directive: " + ", ".join(_DIRECTIVES))
             self._add(name, [sources] if isinstance(sources, str) else list(sources))
 
     def _add(self, name: str, sources: list[str]) -> CSP:
         current = self._directives.setdefault(name, [])
         for source in sources:
-            _no_newline(str(source), "CSP source")
+            _no_newline(str(source), f"CSP.{name}")
             if ";" in str(source):
-                raise ValueError("CSP sources must not contain ';'")
+                raise ConfigError(f"CSP.{name}", source, "a source without ';'")
             if source not in current:
                 current.append(str(source))
         return self
@@ -92,8 +104,73 @@ for _name in _DIRECTIVES:
     setattr(CSP, _name, _directive_method(_name))
 
 
+def _valid_hsts_max_age(instance: Any, attribute: Attribute[Any], value: Any) -> None:
+    non_negative_int(instance, attribute, value)
+    if instance.hsts and instance.hsts_preload and value < _ONE_YEAR:
+        fail(instance, attribute.name, value, f"an int >= {_ONE_YEAR} with hsts_preload=True")
+
+
+def _valid_preload(instance: Any, attribute: Attribute[Any], value: bool) -> None:
+    if instance.hsts and value and not instance.hsts_include_subdomains:
+        fail(instance, attribute.name, value, "False unless hsts_include_subdomains=True")
+
+
+def _frame_options(value: Any) -> str | None:
+    return str(value).upper() if value else None
+
+
+def _nosniff(value: Any) -> Any:
+    if isinstance(value, str):
+        return True if value.lower() == "nosniff" else value  # any other str is refused
+    return bool(value)
+
+
+def _valid_nosniff(instance: Any, attribute: Attribute[Any], value: Any) -> None:
+    if isinstance(value, str):
+        fail(instance, "x_content_type_options", value, "a bool or 'nosniff'")
+
+
+def _referrer(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) and value else (value or None)
+
+
+def _or_none(value: Any) -> Any:
+    return value or None
+
+
+def _valid_header_text(instance: Any, attribute: Attribute[Any], value: Any) -> None:
+    if value is not None and any(c in str(value) for c in "\r\n\0"):
+        fail(instance, attribute.name, str(value), "a header value without line breaks")
+
+
+@frozen(init=False, eq=False)
 class SecurityHeadersConfig:
-    """Which security headers to add; ``None``/``False`` omits a header."""
+    """Which security headers to add; ``None``/``False`` omits a header.
+
+    ``x_frame_options``, ``x_content_type_options`` and ``x_xss_protection`` are
+    aliases of ``frame_options``, ``content_type_nosniff`` and ``xss_protection``.
+
+    Raises:
+        ConfigError: a negative ``hsts_max_age``, ``hsts_preload`` without its
+            prerequisites, an unknown frame option or referrer policy, or a line break
+            in a header value.
+    """
+
+    # Validators run once every field is set, so the cross-field checks see them all.
+    hsts: bool = field(converter=bool)
+    hsts_max_age: int = field(validator=_valid_hsts_max_age)
+    hsts_include_subdomains: bool = field(converter=bool)
+    hsts_preload: bool = field(converter=bool, validator=_valid_preload)
+    content_type_nosniff: bool = field(converter=_nosniff, validator=_valid_nosniff)
+    frame_options: str | None = field(
+        converter=_frame_options, validator=optional(one_of(("DENY", "SAMEORIGIN")))
+    )
+    xss_protection: bool = field(converter=bool)
+    referrer_policy: str | None = field(
+        converter=_referrer, validator=optional(one_of(sorted(_REFERRER_POLICIES)))
+    )
+    csp: Any = field(converter=_or_none, validator=_valid_header_text)
+    permissions_policy: str | None = field(converter=_or_none, validator=_valid_header_text)
 
     def __init__(
         self,
@@ -118,32 +195,18 @@ class SecurityHeadersConfig:
             content_type_nosniff = x_content_type_options
         if x_xss_protection is not _UNSET:
             xss_protection = x_xss_protection
-        if isinstance(hsts_max_age, bool) or not isinstance(hsts_max_age, int) or hsts_max_age < 0:
-            raise ValueError("hsts_max_age must be an int >= 0")
-        if hsts and hsts_preload and (not hsts_include_subdomains or hsts_max_age < _ONE_YEAR):
-            raise ValueError(
-                "hsts_preload needs hsts_include_subdomains=True and hsts_max_age >= 31536000"
-            )
-        if frame_options:
-            frame_options = str(frame_options).upper()
-            if frame_options not in ("DENY", "SAMEORIGIN"):
-                raise ValueError(f"frame_options must be DENY or SAMEORIGIN, not {frame_options!r}")
-        if referrer_policy and referrer_policy.lower() not in _REFERRER_POLICIES:
-            raise ValueError(f"unknown referrer_policy {referrer_policy!r}")
-        if isinstance(content_type_nosniff, str):
-            if content_type_nosniff.lower() != "nosniff":
-                raise ValueError("x_content_type_options must be a bool or 'nosniff'")
-            content_type_nosniff = True
-        self.hsts = bool(hsts)
-        self.hsts_max_age = hsts_max_age
-        self.hsts_include_subdomains = bool(hsts_include_subdomains)
-        self.hsts_preload = bool(hsts_preload)
-        self.content_type_nosniff = bool(content_type_nosniff)
-        self.frame_options = frame_options or None
-        self.xss_protection = bool(xss_protection)
-        self.referrer_policy = referrer_policy.lower() if referrer_policy else None
-        self.csp = csp or None
-        self.permissions_policy = permissions_policy or None
+        self.__attrs_init__(
+            hsts=hsts,
+            hsts_include_subdomains=hsts_include_subdomains,
+            hsts_preload=hsts_preload,
+            hsts_max_age=hsts_max_age,
+            content_type_nosniff=content_type_nosniff,
+            frame_options=frame_options,
+            xss_protection=xss_protection,
+            referrer_policy=referrer_policy,
+            csp=csp,
+            permissions_policy=permissions_policy,
+        )
 
     def headers(self) -> list[tuple[str, str]]:
         """The (name, value) pairs this config adds, computed once."""
@@ -194,18 +257,18 @@ class SecurityHeaders:
         self.drop_server_header = drop_server_header
         self._pairs = tuple(self.config.headers())
 
-    def apply(self, response: Any) -> Any:
+    def apply(self, response: Response) -> Response:
         headers = response.headers
         for name, value in self._pairs:
             if name not in headers:
                 headers.set(name, value)
         return response
 
-    def finalize(self, request: Any, response: Any) -> None:
-        """``app._finalizers`` hook: runs on every response the app writes."""
+    def finalize(self, request: Request, response: Response) -> None:
+        """Finalizer hook (``Finalizer``): runs on every response the app writes."""
         self.apply(response)
         if self.drop_server_header:
             request.raw.responseHeaders.removeHeader(b"server")
 
-    def __call__(self, request: Any, call_next: Any) -> Any:
+    def __call__(self, request: Request, call_next: Link) -> Response | Deferred[Response]:
         return then(call_next(request), self.apply)

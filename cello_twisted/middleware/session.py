@@ -2,25 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from attrs import Attribute, field, frozen
 from twisted.internet.defer import Deferred, gatherResults
 
 from .._secrets import MIN_SESSION_SECRET, check_secret, secret_bytes
+from .._validators import cookie_same_site, fail, positive_int
+from ..errors import ConfigError
 from ..stores.sessions import MemorySessionStore
 from ..stores.tokens import MemoryTokenBlacklist
 from ._chain import then
 from ._session_data import Session, new_session_id
-from ._session_seal import Sealer
+from ._session_seal import Sealer, derive_key
 from ._util import is_preflight
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IReactorTime
+
+    from .._types import Link
+    from ..request import Request
+    from ..response import Response
 
 __all__ = ["SessionConfig", "Sessions", "Session"]
 
-_SAME_SITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
 _BAD_NAME_CHARS = set(' \t\r\n;,="()<>@:\\/[]?{}')
 _REVOKED_PREFIX = "session:"
+CSRF_INFO = b"cello_twisted.csrf.v1"
 
 
+def _secret_list(secret: Any) -> tuple[bytes, ...]:
+    raw = list(secret) if isinstance(secret, (list, tuple)) else [secret]
+    if not raw:
+        raise ConfigError("SessionConfig.secret", secret, "a non-empty str or bytes, or a non-empty list of them")
+    return tuple(secret_bytes(s, "SessionConfig.secret") for s in raw)
+
+
+def _valid_cookie_name(instance: Any, attribute: Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str) or not value or _BAD_NAME_CHARS & set(value):
+        fail(instance, attribute.name, value, "a non-empty cookie name without spaces or separators")
+
+
+@frozen(init=False, eq=False)
 class SessionConfig:
     """Session cookie settings; ``secret`` may be a list (newest first) for key rotation.
 
@@ -28,7 +51,26 @@ class SessionConfig:
     ``load/save/delete`` (the cookie then holds only a sealed id).
     ``revocations``: where ids retired by ``clear()``/``regenerate()`` are kept
     until their expiry (``add(key, expires_at)``, ``contains(key)``); memory by default.
+    ``httponly``/``samesite`` are aliases of ``http_only``/``same_site``.
+
+    Raises:
+        ConfigError: an empty secret, a bad cookie name, a non-positive ``max_age`` or
+            ``max_size``, or a SameSite value outside Strict/Lax/None (``"None"`` needs
+            ``secure=True``).
     """
+
+    secrets: tuple[bytes, ...] = field(converter=_secret_list, alias="secret", repr=False)
+    cookie_name: str = field(validator=_valid_cookie_name)
+    max_age: int = field(validator=positive_int)
+    http_only: bool = field(converter=bool)
+    secure: bool = field(converter=bool)
+    same_site: str = field()
+    path: str = field()
+    domain: str | None = field()
+    store: Any = field()
+    max_size: int = field(validator=positive_int)
+    revocations: Any = field()
+    secret_problems_found: tuple[str, ...] = field(init=False, default=(), repr=False)
 
     def __init__(
         self,
@@ -47,48 +89,29 @@ class SessionConfig:
         samesite: str | None = None,
         revocations: Any = None,
     ) -> None:
-        raw = list(secret) if isinstance(secret, (list, tuple)) else [secret]
-        if not raw:
-            raise ValueError("SessionConfig.secret must not be an empty list")
-        self.secrets = [secret_bytes(s, "SessionConfig.secret") for s in raw]
-        self.secret_problems_found = [
-            p
-            for i, s in enumerate(self.secrets)
-            if (
-                p := check_secret(
-                    f"SessionConfig.secret[{i}]" if len(raw) > 1 else "SessionConfig.secret",
-                    s,
-                    MIN_SESSION_SECRET,
-                    stacklevel=4,
-                )
-            )
-        ]
-        if (
-            not isinstance(cookie_name, str)
-            or not cookie_name
-            or _BAD_NAME_CHARS & set(cookie_name)
-        ):
-            raise ValueError(f"invalid session cookie_name {cookie_name!r}")
-        self.cookie_name = cookie_name
-        if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age <= 0:
-            raise ValueError("SessionConfig.max_age must be a positive int (seconds)")
-        self.max_age = max_age
-        self.http_only = bool(http_only if httponly is None else httponly)
-        self.secure = bool(secure)
-        site = same_site if samesite is None else samesite
-        canonical = _SAME_SITE.get(str(site).lower())
-        if canonical is None:
-            raise ValueError(f"same_site must be Strict, Lax or None, not {site!r}")
-        if canonical == "None" and not self.secure:
-            raise ValueError('same_site="None" requires secure=True')
-        self.same_site = canonical
-        self.path = path
-        self.domain = domain
-        self.store = store
-        if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size <= 0:
-            raise ValueError("SessionConfig.max_size must be a positive int")
-        self.max_size = max_size
-        self.revocations = revocations
+        site = cookie_same_site(type(self), same_site if samesite is None else samesite, bool(secure))
+        self.__attrs_init__(
+            secret,
+            cookie_name,
+            max_age,
+            http_only if httponly is None else httponly,
+            secure,
+            site,
+            path,
+            domain,
+            store,
+            max_size,
+            revocations,
+        )
+        many = len(self.secrets) > 1
+        problems: list[str] = []
+        for i, key in enumerate(self.secrets):
+            what = f"SessionConfig.secret[{i}]" if many else "SessionConfig.secret"
+            problem = check_secret(what, key, MIN_SESSION_SECRET, stacklevel=3)
+            if problem:
+                problems.append(problem)
+        # A derived, read-only value: set once here, as attrs' own __init__ would.
+        object.__setattr__(self, "secret_problems_found", tuple(problems))
 
     @property
     def secret(self) -> bytes:
@@ -106,6 +129,7 @@ class Sessions:
     """
 
     native = True
+    feature_path_exempt = True  # never on OpenAPI/docs/health/metrics paths (SPEC_OPERATIONS principles)
 
     def __init__(self, config: SessionConfig) -> None:
         if not isinstance(config, SessionConfig):
@@ -119,7 +143,7 @@ class Sessions:
             config.revocations if config.revocations is not None else MemoryTokenBlacklist()
         )
         self._sealer = Sealer(config.secrets)
-        self._clock: Any = None
+        self._clock: IReactorTime | None = None
 
     # -- hooks -------------------------------------------------------------------
 
@@ -127,7 +151,7 @@ class Sessions:
         return self.config.secret_problems()
 
     def cluster_warning(self) -> str | None:
-        parts = []
+        parts: list[str] = []
         if isinstance(self.store, MemorySessionStore):
             parts.append("session data (MemorySessionStore)")
         if isinstance(self.revocations, MemoryTokenBlacklist):
@@ -139,7 +163,24 @@ class Sessions:
             "session cleared in one worker can still be replayed in another (use the Redis stores)"
         )
 
-    def _bind(self, clock: Any) -> None:
+    def durability_warning(self) -> str | None:
+        """Production start-up warning when revoked ids live in process memory (§11 r7).
+
+        Not needed with a shared store (e.g. Redis): there ``clear()`` deletes the data,
+        so a replayed cookie reads empty whatever the revocation set remembers.
+        """
+        if not isinstance(self.revocations, MemoryTokenBlacklist):
+            return None
+        if self.store is not None and not isinstance(self.store, MemorySessionStore):
+            return None
+        return (
+            "Sessions keeps revoked session ids in process memory: revocations are lost on restart "
+            "and kept per worker, so a logged-out session cookie is accepted again after a restart "
+            "or by another worker; use SessionConfig(store=RedisSessionStore(...)) or "
+            "SessionConfig(revocations=RedisTokenBlacklist(...))"
+        )
+
+    def _bind(self, clock: IReactorTime) -> None:
         self._clock = clock
         for store in (self.store, self.revocations):
             if (
@@ -147,6 +188,35 @@ class Sessions:
                 and store.clock is None
             ):
                 store.clock = clock
+
+    # -- used by Csrf ------------------------------------------------------------------
+
+    def csrf_keys(self) -> list[bytes]:
+        """Keys for session-bound CSRF tokens, derived from the session secrets (newest first)."""
+        return [derive_key(secret, CSRF_INFO) for secret in self.config.secrets]
+
+    def incoming_id(self, request: Request) -> str | None:
+        """The id of the session ``request`` carries: the loaded one, else the sealed cookie's."""
+        context = request.context
+        if "session" in context:
+            session: Session = context["session"]
+            return None if session.new else session.id
+        value = request.cookies.get(self.cookie_name)
+        opened = self._sealer.open(value, self.cookie_name) if value else None
+        if opened is None:
+            return None
+        clock = self._clock
+        if clock is None:
+            clock = request.app.clock
+            self._bind(clock)
+        payload = self._valid(opened[0], clock.seconds())
+        return None if payload is None else str(payload["id"])
+
+    @staticmethod
+    def outgoing_id(request: Request) -> str | None:
+        """The id the session will have once this response is sent (None: no session)."""
+        session: Session | None = request.context.get("session")
+        return None if session is None else session.commit_id()
 
     # -- used by Session ------------------------------------------------------------
 
@@ -157,12 +227,18 @@ class Sessions:
             out["d"] = data
         return out
 
-    def retire(self, sid: str, exp: float | None) -> list[Deferred]:
+    def _seconds(self) -> float:
+        clock = self._clock
+        if clock is None:  # bound by the first request, before any Session exists
+            raise RuntimeError("Sessions has no clock before its first request")
+        return clock.seconds()
+
+    def retire(self, sid: str, exp: float | None) -> list[Deferred[Any]]:
         """Revoke ``sid`` until its expiry (and delete it from the store): immediate logout."""
         results = [
             self.revocations.add(
                 _REVOKED_PREFIX + sid,
-                exp if exp is not None else self._clock.seconds() + self.max_age,
+                exp if exp is not None else self._seconds() + self.max_age,
             )
         ]
         if self.store is not None:
@@ -171,16 +247,18 @@ class Sessions:
 
     # -- request path -------------------------------------------------------------
 
-    def __call__(self, request: Any, call_next: Any) -> Any:
+    def __call__(self, request: Request, call_next: Link) -> Response | Deferred[Response]:
         if request.method == "OPTIONS" and is_preflight(request):
             return call_next(request)
-        if self._clock is None:
-            self._bind(request.app.clock)
-        now = self._clock.seconds()
+        clock = self._clock
+        if clock is None:
+            clock = request.app.clock
+            self._bind(clock)
+        now = clock.seconds()
         value = request.cookies.get(self.cookie_name)
         opened = self._sealer.open(value, self.cookie_name) if value else None
         payload = self._valid(opened[0], now) if opened is not None else None
-        if payload is None:
+        if opened is None or payload is None:
             return self._run(
                 request, call_next, Session(self, None, None, None, now), value is not None
             )
@@ -200,20 +278,20 @@ class Sessions:
 
     def _load(
         self,
-        revoked: Any,
-        request: Any,
-        call_next: Any,
+        revoked: object,
+        request: Request,
+        call_next: Link,
         payload: dict[str, Any],
         now: float,
         stale: bool,
-    ) -> Any:
+    ) -> Response | Deferred[Response]:
         if revoked:
             return self._run(request, call_next, Session(self, None, None, None, now), True)
         if self.store is None:
             session = Session(self, payload["d"], payload["id"], payload["exp"], now, stale)
             return self._run(request, call_next, session, True)
 
-        def loaded(data: Any) -> Any:
+        def loaded(data: object) -> Response | Deferred[Response]:
             if not isinstance(data, dict):
                 return self._run(request, call_next, Session(self, None, None, None, now), True)
             return self._run(
@@ -225,11 +303,13 @@ class Sessions:
 
         return then(self.store.load(payload["id"]), loaded)
 
-    def _run(self, request: Any, call_next: Any, session: Session, carried: bool) -> Any:
+    def _run(
+        self, request: Request, call_next: Link, session: Session, carried: bool
+    ) -> Response | Deferred[Response]:
         request.context["session"] = session
         return then(call_next(request), lambda resp: self._finish(session, carried, resp))
 
-    def _finish(self, session: Session, carried: bool, resp: Any) -> Any:
+    def _finish(self, session: Session, carried: bool, resp: Response) -> Response | Deferred[Response]:
         if session.pending:
             pending, session.pending = session.pending, []
             return gatherResults(pending, consumeErrors=True).addCallback(
@@ -241,20 +321,22 @@ class Sessions:
             if carried:
                 self._cookie(resp, "", max_age=0, expires=0)
             return resp
+        if session.new and not session.data:
+            return resp  # anonymous and nothing written: no cookie, no store entry (§11 r6)
         if session.id is None:
             session.id = new_session_id()
-        now = self._clock.seconds()
+        now = self._seconds()
         if self.store is None:
             return self._set_cookie(resp, self.envelope(session.id, now, session.data))
         saved = self.store.save(session.id, dict(session.data), self.max_age)
         envelope = self.envelope(session.id, now, None)
         return then(saved, lambda _: self._set_cookie(resp, envelope))
 
-    def _set_cookie(self, resp: Any, envelope: dict[str, Any]) -> Any:
+    def _set_cookie(self, resp: Response, envelope: dict[str, Any]) -> Response:
         self._cookie(resp, self._sealer.seal(envelope, self.cookie_name), max_age=self.max_age)
         return resp
 
-    def _cookie(self, resp: Any, value: str, *, max_age: int, expires: Any = None) -> None:
+    def _cookie(self, resp: Response, value: str, *, max_age: int, expires: Any = None) -> None:
         """One Set-Cookie with the configured attributes (SPEC §2.12 r5)."""
         config = self.config
         resp.set_cookie(

@@ -56,7 +56,7 @@ class RegexConstraint(Constraint):
         return f"re:{self.pattern}"
 
 
-class _Both(Constraint):
+class BothConstraints(Constraint):
     """A converter plus an explicit constraint on the same parameter: both must hold."""
 
     def __init__(self, first: Constraint, second: Constraint) -> None:

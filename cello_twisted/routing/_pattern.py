@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from ._constraints import CONVERTERS, Constraint, _Both
+from ._constraints import CONVERTERS, BothConstraints, Constraint
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _WILDCARD_CONVERTERS = {"*", "path"}
@@ -71,7 +71,7 @@ def parse_pattern(path: str, constraints: Mapping[str, Constraint] | None = None
         if extra is not None:
             if not isinstance(extra, Constraint):
                 raise ValueError(f"constraint for {name!r} must be a Constraint instance")
-            constraint = extra if constraint is None else _Both(constraint, extra)
+            constraint = extra if constraint is None else BothConstraints(constraint, extra)
         segments.append(Segment("param", name, constraint))
     if constraints:
         raise ValueError(f"constraints for absent parameters {sorted(constraints)} in {path!r}")

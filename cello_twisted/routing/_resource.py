@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from ..wire._writer import write_response
+from ..forms import prefetch_form
 from ..request import Request
 
+if TYPE_CHECKING:
+    from twisted.web.server import Request as TwistedRequest
+
+    from ..wire._writer import Body
+    from ._compile import Pipeline, RoutedApp
+    from ._router import PathEntry
+
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
+_BODY_METHODS = frozenset((b"POST", b"PUT", b"PATCH", b"DELETE"))
 
 
 class AppResource(Resource):
@@ -18,13 +27,13 @@ class AppResource(Resource):
 
     isLeaf = True
 
-    def __init__(self, app: Any) -> None:
-        super().__init__()
+    def __init__(self, app: RoutedApp) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # typing note: Resource.__init__ is unannotated
         self.app = app
 
-    def render(self, twreq: Any) -> Any:
+    def render(self, twreq: TwistedRequest) -> Body:
         app = self.app
-        pipeline = app._pipeline or app._compile()
+        pipeline = app.pipeline or app.compile()
         method = _METHODS.get(twreq.method) or twreq.method.decode("latin-1")
         prepath = twreq.prepath
         if not prepath:
@@ -33,26 +42,28 @@ class AppResource(Resource):
             if hit is not None:
                 return self._dispatch(Request(twreq, app, method, hit[1]), pipeline, hit[0], ())
         root_path = ("/" + "/".join(p.decode("utf-8", "replace") for p in prepath)) if prepath else ""
-        postpath = twreq.postpath
+        postpath: list[bytes] = twreq.postpath  # type: ignore[assignment]  # typing note: Optional in Twisted's stubs, always set by Site
         try:
             decoded = [s.decode("utf-8") for s in postpath]
         except UnicodeDecodeError:
             path = "/" + "/".join(s.decode("utf-8", "replace") for s in postpath)
             request = Request(twreq, app, method, path, root_path)
-            return write_response(request, pipeline.bad_path(request))
+            return pipeline.write(request, pipeline.bad_path(request))
         request = Request(twreq, app, method, "/" + "/".join(decoded), root_path)
         match = pipeline.router.match([s for s in decoded if s] if "" in decoded else decoded)
         if match is None:
             return self._dispatch(request, pipeline, None, ())
         return self._dispatch(request, pipeline, match[0], match[1])
 
-    def _dispatch(self, request: Request, pipeline: Any, entry: Any, values: Any) -> Any:
+    def _dispatch(
+        self, request: Request, pipeline: Pipeline, entry: PathEntry | None, values: Sequence[str]
+    ) -> Body:
         twreq = request.raw
         limit = self.app.max_body_size
         if limit is not None and not getattr(twreq, "body_limit_enforced", False) and _body_size(twreq) > limit:
-            return write_response(request, pipeline.too_large(request))
+            return pipeline.write(request, pipeline.too_large(request))
         if entry is None:
-            return write_response(request, pipeline.not_found(request))
+            return pipeline.write(request, pipeline.not_found(request))
         method = request.method
         route = entry.methods.get(method)
         if route is None:
@@ -63,31 +74,36 @@ class AppResource(Resource):
             if route is None:
                 chain = entry.options_chain if method == "OPTIONS" else entry.not_allowed_chain
                 request.route = entry.owner
-                return write_response(request, chain(request))
+                return pipeline.write(request, chain(request))
         elif entry.websocket is not None and method == "GET" and _wants_upgrade(twreq):
             route = entry.websocket
         request.route = route
         if values:
             request.params = dict(zip(route.param_names, values, strict=False))
-        return write_response(request, route.chain(request))
+        if twreq.method in _BODY_METHODS:
+            parsing = prefetch_form(request)
+            if parsing is not None:  # a large urlencoded body: decoded in slices first
+                chain = route.chain
+                return pipeline.write(request, parsing.addCallback(lambda _: chain(request)))
+        return pipeline.write(request, route.chain(request))
 
     def getChildWithDefault(self, path: bytes, request: Any) -> Any:  # pragma: no cover - leaf
         return self
 
 
-def _body_size(twreq: Any) -> int:
+def _body_size(twreq: TwistedRequest) -> int:
     content = twreq.content
     if content is None:
         return 0
     position = content.tell()
-    size = content.seek(0, 2)
+    size: int = content.seek(0, 2)
     content.seek(position)
     return size
 
 
-def _wants_upgrade(twreq: Any) -> bool:
+def _wants_upgrade(twreq: TwistedRequest) -> bool:
     value = twreq.requestHeaders.getRawHeaders(b"upgrade")
-    return bool(value) and value[0].lower() == b"websocket"
+    return value is not None and len(value) > 0 and value[0].lower() == b"websocket"
 
 
 __all__ = ["AppResource", "NOT_DONE_YET"]

@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._pattern import Segment
+
+if TYPE_CHECKING:
+    from .._types import Link
+
+
+class ServedRoute(Protocol):
+    """A compiled route as the matcher's entries hold it (``_compile.CompiledRoute``)."""
+
+    path: str
+    method: str
+    param_names: list[str]
+    chain: Link
+
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def feature_path(self) -> bool: ...
 
 #: SPEC §2.1 r7: the order methods are listed in ``Allow``.
 ALLOW_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -17,12 +35,12 @@ class PathEntry:
 
     def __init__(self, shape: str) -> None:
         self.shape = shape
-        self.methods: dict[str, Any] = {}
+        self.methods: dict[str, ServedRoute] = {}
         self.allow = ""
-        self.owner: Any = None  # the first route registered here (its middleware serves 405/OPTIONS)
-        self.websocket: Any = None
-        self.options_chain: Any = None
-        self.not_allowed_chain: Any = None
+        self.owner: ServedRoute | None = None  # the first route registered here (its middleware serves 405/OPTIONS)
+        self.websocket: ServedRoute | None = None
+        self.options_chain: Link = _unfinished
+        self.not_allowed_chain: Link = _unfinished
 
     def finish(self) -> None:
         """Compute the ``Allow`` header once all routes are in."""
@@ -33,6 +51,10 @@ class PathEntry:
         ordered = [m for m in ALLOW_ORDER if m in present]
         ordered += sorted(m for m in present if m not in ALLOW_ORDER)
         self.allow = ", ".join(ordered)
+
+
+def _unfinished(request: object) -> Any:
+    raise RuntimeError("path entry used before compilation finished")
 
 
 class _Node:

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from .._types import hooks_of
+from .._validators import check_timeout
+from ._mount import MountSpec, mount_path
 from ._pattern import Segment, join_paths, parse_pattern
+
+if TYPE_CHECKING:
+    from ..guards import GuardLike
+    from ..middleware.compression import Compression
+    from ..middleware.cors import Cors, CorsConfig
+    from ..middleware.ratelimit import RateLimit, RateLimitConfig
+
+M = TypeVar("M")
+F = TypeVar("F", bound=Callable[..., Any])
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
 
@@ -23,15 +35,21 @@ class RouteSpec:
         "rate_limit",
         "constraints",
         "threaded",
+        "timeout",
         "name",
         "tags",
         "summary",
         "description",
         "options",
         "owner",
+        "body",
+        "response",
+        "include_in_schema",
+        "named",
+        "feature_path",
     )
 
-    def __init__(self, path: str, method: str, handler: Callable[..., Any], owner: Any, **opts: Any) -> None:
+    def __init__(self, path: str, method: str, handler: Callable[..., Any], owner: RouteTable, **opts: Any) -> None:
         self.path = path
         self.method = method
         self.handler = handler
@@ -41,10 +59,24 @@ class RouteSpec:
         self.guards = list(opts.pop("guards", None) or ())
         self.rate_limit = opts.pop("rate_limit", None)
         self.threaded = bool(opts.pop("threaded", False))
+        self.timeout = check_timeout(opts.pop("timeout", None), "route timeout")  # overrides App(handler_timeout=)
+        self.named = bool(opts.get("name"))  # an explicit name= (the OpenAPI operationId)
         self.name = opts.pop("name", None) or getattr(handler, "__name__", None)
         self.tags = list(opts.pop("tags", None) or ())
         self.summary = opts.pop("summary", None)
         self.description = opts.pop("description", None)
+        # API description (SPEC_OPERATIONS §9): typed body/response and schema visibility.
+        # ``feature_path`` marks paths added by an ``enable_*`` feature (OpenAPI, docs,
+        # health, metrics): left out of the schema and of JWT/CSRF/session/rate-limit/logging.
+        self.body = opts.pop("body", None)
+        self.response = opts.pop("response", None)
+        self.feature_path = bool(opts.pop("feature_path", False))
+        self.include_in_schema = bool(opts.pop("include_in_schema", True)) and not self.feature_path
+        if self.body is not None or self.response is not None:
+            from ..ops._body import check_model
+
+            check_model(self.body, "body")
+            check_model(self.response, "response")
         self.options = opts  # websocket options (subprotocols, max_message_size)
         if self.threaded and inspect.iscoroutinefunction(handler):
             raise ValueError(f"threaded=True cannot run coroutine function {self.name!r}")
@@ -76,20 +108,23 @@ class RouteTable:
     """Routes, middleware, guards, exception handlers and child blueprints."""
 
     prefix = ""
+    name: str | None = None  # a Blueprint's name
 
     def __init__(self) -> None:
         self.routes: list[RouteSpec] = []
         self.middleware: MiddlewareList = MiddlewareList(self)
-        self.guards: list[Any] = []
+        self.guards: list[GuardLike] = []
         self.exception_handlers: dict[type, Callable[..., Any]] = {}
-        self.blueprints: list[Any] = []
+        self.blueprints: list[RouteTable] = []
+        self.mounts: list[MountSpec] = []
         self._parents: list[RouteTable] = []
 
     # -- change notification (registration is live) ------------------------
 
-    def _changed(self) -> None:
+    def invalidate(self) -> None:
+        """Registrations changed: the app recompiles its routes on the next request."""
         for parent in self._parents:
-            parent._changed()
+            parent.invalidate()
 
     def _roots(self) -> Iterator[RouteTable]:
         if not self._parents:
@@ -99,12 +134,12 @@ class RouteTable:
 
     # -- routes --------------------------------------------------------------
 
-    def route(self, path: str, methods: Iterable[str] = ("GET",), **options: Any) -> Callable[[Any], Any]:
+    def route(self, path: str, methods: Iterable[str] = ("GET",), **options: Any) -> Callable[[F], F]:
         if isinstance(methods, str):
             methods = (methods,)
         methods = [m.upper() for m in methods]
 
-        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def decorator(fn: F) -> F:
             specs = [RouteSpec(path, m, fn, self, **dict(options)) for m in methods]
             for spec in specs:
                 self._add(spec)
@@ -116,33 +151,33 @@ class RouteTable:
         for root in self._roots():
             root._check_unique(self._chain_to(root), spec)
         self.routes.append(spec)
-        self._changed()
+        self.invalidate()
 
-    def _vet(self, middleware: Any) -> None:
+    def _vet(self, middleware: object) -> None:
         """Overridden by App: refuse short secrets under ``strict_secrets``."""
 
     def _check_unique(self, tables: tuple[RouteTable, ...], spec: RouteSpec) -> None:
         """Overridden by App: same normalised path + method twice is an error."""
 
-    def get(self, path: str, **options: Any) -> Callable[[Any], Any]:
+    def get(self, path: str, **options: Any) -> Callable[[F], F]:
         return self.route(path, ("GET",), **options)
 
-    def post(self, path: str, **options: Any) -> Callable[[Any], Any]:
+    def post(self, path: str, **options: Any) -> Callable[[F], F]:
         return self.route(path, ("POST",), **options)
 
-    def put(self, path: str, **options: Any) -> Callable[[Any], Any]:
+    def put(self, path: str, **options: Any) -> Callable[[F], F]:
         return self.route(path, ("PUT",), **options)
 
-    def patch(self, path: str, **options: Any) -> Callable[[Any], Any]:
+    def patch(self, path: str, **options: Any) -> Callable[[F], F]:
         return self.route(path, ("PATCH",), **options)
 
-    def delete(self, path: str, **options: Any) -> Callable[[Any], Any]:
+    def delete(self, path: str, **options: Any) -> Callable[[F], F]:
         return self.route(path, ("DELETE",), **options)
 
-    def options(self, path: str, **options: Any) -> Callable[[Any], Any]:
+    def options(self, path: str, **options: Any) -> Callable[[F], F]:
         return self.route(path, ("OPTIONS",), **options)
 
-    def head(self, path: str, **options: Any) -> Callable[[Any], Any]:
+    def head(self, path: str, **options: Any) -> Callable[[F], F]:
         return self.route(path, ("HEAD",), **options)
 
     def websocket(
@@ -152,8 +187,8 @@ class RouteTable:
         guards: Any = None,
         subprotocols: Sequence[str] | None = None,
         max_message_size: int = 1048576,
-    ) -> Callable[[Any], Any]:
-        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+    ) -> Callable[[F], F]:
+        def decorator(fn: F) -> F:
             self._add(
                 RouteSpec(
                     path,
@@ -169,61 +204,79 @@ class RouteTable:
 
         return decorator
 
+    def mount(self, path: str, resource: Any, guards: Sequence[GuardLike] | None = None) -> None:
+        """Serve ``resource`` (any twisted.web ``IResource``) at and below ``path`` (SPEC_OPERATIONS §13).
+
+        Paths a route matches stay with the routes; the app's middleware and
+        ``guards`` run first. Raises ValueError if something is mounted there already.
+        """
+        spec = MountSpec(path, resource, guards)
+        for root in self._roots():
+            self._check_mount_free(root, mount_path([t.prefix for t in self._chain_to(root)], spec.path))
+        self.mounts.append(spec)
+        self.invalidate()
+
+    @staticmethod
+    def _check_mount_free(root: RouteTable, full: str) -> None:
+        for existing, chain in root.walk_mounts():
+            if mount_path([t.prefix for t in chain], existing.path) == full:
+                raise ValueError(f"a resource is already mounted at {full}")
+
     # -- middleware, guards, errors ------------------------------------------
 
-    def use(self, middleware: Any) -> Any:
+    def use(self, middleware: M) -> M:
         """Append ``middleware(request, call_next)`` to this table's chain."""
         if not callable(middleware):
             raise TypeError("middleware must be callable as mw(request, call_next)")
         for root in self._roots():
             root._vet(middleware)
         self.middleware.append(middleware)
-        self._changed()
+        self.invalidate()
         return middleware
 
-    def _install(self, middleware: Any) -> Any:
+    def _install(self, middleware: M) -> M:
         """Add framework middleware, or replace one of the same class in place."""
         for index, existing in enumerate(self.middleware):
-            if type(existing) is type(middleware) and getattr(middleware, "singleton", True):
+            if type(existing) is type(middleware) and hooks_of(middleware).singleton:
                 for root in self._roots():
                     root._vet(middleware)
                 self.middleware[index] = middleware
-                self._changed()
+                self.invalidate()
                 return middleware
         return self.use(middleware)
 
-    def add_guard(self, guard: Any) -> None:
+    def add_guard(self, guard: GuardLike) -> None:
         if not callable(guard):
             raise TypeError("a guard must be callable as guard(request)")
         self.guards.append(guard)
-        self._changed()
+        self.invalidate()
 
-    def exception_handler(self, exc_class: type) -> Callable[[Any], Any]:
-        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def exception_handler(self, exc_class: type) -> Callable[[F], F]:
+        def decorator(fn: F) -> F:
             self.exception_handlers[exc_class] = fn
-            self._changed()
+            self.invalidate()
             return fn
 
         return decorator
 
-    def enable_cors(self, config: Any = None, **fields: Any) -> Any:
+    def enable_cors(self, config: CorsConfig | None = None, **fields: Any) -> Cors:
         from ..middleware.cors import Cors
 
         return self._install(Cors(config, **fields))
 
-    def enable_rate_limit(self, config: Any) -> Any:
+    def enable_rate_limit(self, config: RateLimitConfig) -> RateLimit:
         from ..middleware.ratelimit import RateLimit
 
         return self._install(RateLimit(config))
 
-    def enable_compression(self, min_size: int = 1024, level: int = 6) -> Any:
+    def enable_compression(self, min_size: int = 1024, level: int = 6) -> Compression:
         from ..middleware.compression import Compression
 
         return self._install(Compression(min_size=min_size, level=level))
 
     # -- nesting ---------------------------------------------------------------
 
-    def register_blueprint(self, bp: Any) -> None:
+    def register_blueprint(self, bp: RouteTable) -> None:
         if bp is self or self._is_descendant_of(bp):
             raise ValueError("cannot register a blueprint into itself or its descendant")
         for root in self._roots():
@@ -231,11 +284,13 @@ class RouteTable:
                 raise ValueError(f"blueprint {bp.name!r} is already registered in this app")
         for root in self._roots():
             outer = self._chain_to(root)
-            for spec, inner in bp._walk():
+            for spec, inner in bp.walk_routes():
                 root._check_unique((*outer, *inner), spec)
+            for mounted, inner in bp.walk_mounts():
+                self._check_mount_free(root, mount_path([t.prefix for t in (*outer, *inner)], mounted.path))
         self.blueprints.append(bp)
         bp._parents.append(self)
-        self._changed()
+        self.invalidate()
 
     register = register_blueprint
 
@@ -254,7 +309,7 @@ class RouteTable:
                 return (*parent._chain_to(root), self)
         return (self,)
 
-    def _walk(
+    def walk_routes(
         self, outer: tuple[RouteTable, ...] = ()
     ) -> Iterator[tuple[RouteSpec, tuple[RouteTable, ...]]]:
         """Every route below this table, with the tables (outermost first) enclosing it."""
@@ -262,12 +317,24 @@ class RouteTable:
         for spec in self.routes:
             yield spec, chain
         for child in self.blueprints:
-            yield from child._walk(chain)
+            yield from child.walk_routes(chain)
+
+    def walk_mounts(
+        self, outer: tuple[RouteTable, ...] = ()
+    ) -> Iterator[tuple[MountSpec, tuple[RouteTable, ...]]]:
+        """Every mount below this table, with the tables (outermost first) enclosing it."""
+        chain = (*outer, self)
+        for spec in self.mounts:
+            yield spec, chain
+        for child in self.blueprints:
+            yield from child.walk_mounts(chain)
 
     def get_all_routes(self) -> list[tuple[str, str]]:
-        """``[(full_path, METHOD)]`` in registration order, blueprints included."""
+        """``[(full_path, METHOD)]`` in registration order, blueprints included; then mounts as ``(prefix, "MOUNT")``."""
         out = []
-        for spec, chain in self._walk():
+        for spec, chain in self.walk_routes():
             prefixes = [t.prefix for t in chain]
             out.append((join_paths(*prefixes, spec.path), spec.method))
+        for mounted, chain in self.walk_mounts():
+            out.append((mount_path([t.prefix for t in chain], mounted.path), "MOUNT"))
         return out

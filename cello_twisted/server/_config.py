@@ -6,8 +6,9 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from attrs import define
+from attrs import frozen
 
+from ._limits import DEFAULT_LIMITS, LIMIT_NAMES, ConnectionLimits
 from ._tls import TlsConfig
 
 ENVS = ("development", "production")
@@ -15,8 +16,10 @@ WORKER_ENV = "CELLO_TWISTED_WORKER"
 LISTEN_FD_ENV = "CELLO_TWISTED_LISTEN_FD"
 RELOADER_CHILD_ENV = "CELLO_TWISTED_RELOADER_CHILD"
 
-_RUN_KWARGS = ("debug", "env", "workers", "reload", "logs", "tls", "http2", "graceful_timeout")
-_VALUED = ("--host", "--port", "--workers", "--env", "--tls-cert", "--tls-key")
+_RUN_KWARGS = ("debug", "env", "workers", "reload", "logs", "tls", "http2", "graceful_timeout", *LIMIT_NAMES)
+_SECONDS_FLAGS = ("--header-timeout", "--body-timeout", "--keep-alive-timeout")
+_COUNT_FLAGS = ("--max-header-count", "--max-header-bytes", "--backlog")
+_VALUED = ("--host", "--port", "--workers", "--env", "--tls-cert", "--tls-key", *_SECONDS_FLAGS, *_COUNT_FLAGS)
 _SWITCHES = ("--debug", "--reload", "--no-logs")
 
 
@@ -24,8 +27,10 @@ class StartupError(Exception):
     """A start-up failure reported as one stderr line and exit status 1 (SPEC §2.20 r5)."""
 
 
-@define
+@frozen
 class ServeOptions:
+    """The settings app.run() serves with, resolved once (flags > run() arguments > defaults)."""
+
     host: str
     port: int
     env: str
@@ -36,7 +41,8 @@ class ServeOptions:
     tls: TlsConfig | None
     http2: bool | None
     graceful_timeout: float
-    warnings: list[str]
+    warnings: tuple[str, ...]
+    limits: ConnectionLimits = DEFAULT_LIMITS
 
 
 def parse_flags(argv: Sequence[str]) -> dict[str, Any]:
@@ -86,6 +92,19 @@ def _convert(name: str, value: str) -> Any:
         if workers < 1:
             raise StartupError(f"--workers must be at least 1, got {value!r}")
         return workers
+    if name in _SECONDS_FLAGS:
+        try:
+            seconds = float(value)
+        except ValueError:
+            raise StartupError(f"{name} needs a number of seconds, got {value!r}") from None
+        if not seconds > 0:
+            raise StartupError(f"{name} must be > 0, got {value!r}")
+        return seconds
+    if name in _COUNT_FLAGS:
+        count = _int(name, value)
+        if count < 1:
+            raise StartupError(f"{name} must be at least 1, got {value!r}")
+        return count
     if name == "--env" and value not in ENVS:
         raise StartupError(f"--env must be 'development' or 'production', got {value!r}")
     if not value:
@@ -142,6 +161,10 @@ def resolve(
         raise StartupError(f"graceful_timeout must be a number >= 0, got {timeout!r}")
     if environ.get(RELOADER_CHILD_ENV) or environ.get(WORKER_ENV) is not None:
         reload = False
+    try:
+        limits = ConnectionLimits(**{k: merged[k] for k in LIMIT_NAMES if k in merged})
+    except (ValueError, TypeError) as e:
+        raise StartupError(str(e)) from None
     return ServeOptions(
         host=str(merged["host"]),
         port=port_value,
@@ -153,5 +176,6 @@ def resolve(
         tls=tls,
         http2=merged.get("http2"),
         graceful_timeout=float(timeout),
-        warnings=warnings,
+        warnings=tuple(warnings),
+        limits=limits,
     )

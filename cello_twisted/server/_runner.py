@@ -5,19 +5,42 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
+from .._types import hooks_of
 from ._config import ServeOptions, StartupError, resolve
+from ._lifecycle import ServedApp
 from ._tls import TlsError, certificate_options, resolve_http2
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+
+class RunnableApp(ServedApp, Protocol):
+    """What app.run() uses of an App (declared here: app.py sits above server/)."""
+
+    env: str
+    debug: bool
+
+    @property
+    def middleware(self) -> list[Any]: ...
+
+    @property
+    def blueprints(self) -> Sequence[Any]: ...
+
+    def invalidate(self) -> None: ...
+
+    def secret_problems(self) -> list[str]: ...
+
 
 _log = Logger(namespace="cello_twisted.server")
 _ran = False
 
 
-def run(app: Any, host: str = "127.0.0.1", port: int = 8000, **kwargs: Any) -> None:
+def run(app: RunnableApp, host: str = "127.0.0.1", port: int = 8000, **kwargs: Any) -> None:
     """Serve ``app`` until SIGINT/SIGTERM; start-up failures exit 1 with one stderr line."""
     global _ran
     from twisted.internet import reactor
@@ -37,10 +60,16 @@ def run(app: Any, host: str = "127.0.0.1", port: int = 8000, **kwargs: Any) -> N
     for warning in opts.warnings:
         _log.warn("{warning}", warning=warning)
     if opts.logs:
-        _add_request_logging(app)
+        add_request_logging(app)
     problems = app.secret_problems() if opts.env == "production" else []
     if problems:
         _fail(f"refusing to start in production: {problems[0]}")
+    from ._cluster import worker_index
+
+    if worker_index() is None:  # the process the operator started; workers stay quiet
+        from ._durability import warn_revocations
+
+        warn_revocations(app)
     tls_options = None
     if opts.tls is not None:
         try:
@@ -83,14 +112,14 @@ def _start_logging() -> None:
     globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)], redirectStandardIO=False)
 
 
-def _add_request_logging(app: Any) -> None:
+def add_request_logging(app: RunnableApp) -> None:
     """Outermost, so the logged status and time include every other middleware."""
     from ..middleware.logging import RequestLogging
 
     if any(isinstance(mw, RequestLogging) for mw in app.middleware):
         return
     app.middleware.insert(0, RequestLogging())
-    app._changed()
+    app.invalidate()
 
 
 def banner(opts: ServeOptions, bound_port: int, workers: int) -> str:
@@ -108,7 +137,7 @@ def _print(line: str) -> None:
     sys.stdout.flush()
 
 
-def _cluster_warnings(app: Any) -> list[str]:
+def cluster_warnings(app: RunnableApp) -> list[str]:
     """Per-process state that cluster mode splits per worker: middleware and route limits."""
     from ..middleware.ratelimit import route_cluster_warnings
 
@@ -118,7 +147,7 @@ def _cluster_warnings(app: Any) -> list[str]:
 def _middleware_warnings(table: Any) -> list[str]:
     found = []
     for mw in table.middleware:
-        check = getattr(mw, "cluster_warning", None)
+        check = hooks_of(mw).cluster_warning
         message = check() if callable(check) else None
         if message:
             found.append(message)
@@ -127,25 +156,25 @@ def _middleware_warnings(table: Any) -> list[str]:
     return found
 
 
-def _run_parent(app: Any, opts: ServeOptions, reactor: Any) -> None:
+def _run_parent(app: RunnableApp, opts: ServeOptions, reactor: Any) -> None:
     from ._cluster import ClusterParent, bind_socket
 
     try:
-        sock = bind_socket(opts.host, opts.port)
+        sock = bind_socket(opts.host, opts.port, opts.limits.backlog)
     except StartupError as e:
         _fail(str(e))
-    for message in _cluster_warnings(app):
+    for message in cluster_warnings(app):
         _log.warn("cluster mode: {message}", message=message)
     parent = ClusterParent(reactor, [sock], opts.workers, opts.graceful_timeout, sys.orig_argv[1:])
     reactor.addSystemEventTrigger("before", "shutdown", parent.stop)
 
-    def start() -> None:
-        _print(banner(opts, sock.getsockname()[1], opts.workers))
-        parent.start()
-
-    reactor.callWhenRunning(start)
+    bound_port = sock.getsockname()[1]
+    parent.ready.addCallback(lambda _: _print(banner(opts, bound_port, opts.workers)))  # once a worker accepts
+    reactor.callWhenRunning(parent.start)
     reactor.run()
     parent.close_sockets()
+    if parent.failure is not None:  # no worker could ever start (SPEC_OPERATIONS §4 r14)
+        _fail(parent.failure)
 
 
 def _endpoints(opts: ServeOptions, reactor: Any, tls_options: Any, index: int | None) -> list[Any]:
@@ -156,17 +185,24 @@ def _endpoints(opts: ServeOptions, reactor: Any, tls_options: Any, index: int | 
         return adopted_endpoints(reactor, [tls_options])
     from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint
 
+    backlog = opts.limits.backlog
     if tls_options is not None:
-        return [SSL4ServerEndpoint(reactor, opts.port, tls_options, interface=opts.host)]
-    return [TCP4ServerEndpoint(reactor, opts.port, interface=opts.host)]
+        return [SSL4ServerEndpoint(reactor, opts.port, tls_options, backlog=backlog, interface=opts.host)]
+    return [TCP4ServerEndpoint(reactor, opts.port, backlog=backlog, interface=opts.host)]
 
 
 def _run_single(
-    app: Any, opts: ServeOptions, reactor: Any, tls_options: Any, http2: bool, index: int | None, main_thread: bool
+    app: RunnableApp,
+    opts: ServeOptions,
+    reactor: Any,
+    tls_options: Any,
+    http2: bool,
+    index: int | None,
+    main_thread: bool,
 ) -> None:
     from ._service import CelloServer, build_site
 
-    site = build_site(app, http2)
+    site = build_site(app, http2, opts.limits)
     server = CelloServer(app, site, _endpoints(opts, reactor, tls_options, index), opts.graceful_timeout, reactor)
     failure: list[str] = []
 

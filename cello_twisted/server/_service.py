@@ -4,26 +4,37 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, DeferredList, gatherResults, maybeDeferred, succeed
 from twisted.logger import Logger
 
+from ._limits import DEFAULT_LIMITS, ConnectionLimits
 from ._site import CelloSite
+
+if TYPE_CHECKING:
+    from ._lifecycle import ServedApp
 
 _log = Logger(namespace="cello_twisted.server")
 _POLL = 0.05
-FRESH_GRACE = 1.0  # a just-accepted connection gets this long to send its first request
+FRESH_GRACE = 0.5  # a just-accepted connection that sent nothing yet gets this long (its bytes may be queued)
 
 
-class _DrainAware:
+if TYPE_CHECKING:
+    from twisted.web.server import Request as _RequestBase
+else:
+    _RequestBase = object
+
+
+class _DrainAware(_RequestBase):
     """Requests arriving while the site drains are answered with ``Connection: close``."""
 
     def process(self) -> None:
-        if self.channel.site.draining and hasattr(self.channel, "persistent"):  # HTTP/1.x only
+        site: TrackingSite = self.channel.site  # type: ignore[attr-defined]  # typing note: the Site sets channel.site
+        if site.draining and hasattr(self.channel, "persistent"):  # HTTP/1.x only
             self.responseHeaders.setRawHeaders(b"connection", [b"close"])
             self.channel.persistent = False
-        super().process()  # type: ignore[misc]
+        super().process()  # type: ignore[no-untyped-call]  # typing note: Request.process is unannotated
 
 
 class TrackingSite(CelloSite):
@@ -33,7 +44,7 @@ class TrackingSite(CelloSite):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.requestFactory = type("DrainAwareRequest", (_DrainAware, self.requestFactory), {})
+        self.requestFactory = type("DrainAwareRequest", (_DrainAware, self.requestFactory), {})  # type: ignore[assignment]  # typing note: a dynamic subclass
         self.connections: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         self.noisy = False  # no "Starting factory" line per listen
 
@@ -50,31 +61,34 @@ def _now() -> float:
     return time.monotonic()
 
 
-def build_site(app: Any, http2: bool | None = None) -> TrackingSite:
+def build_site(app: ServedApp, http2: bool | None = None, limits: ConnectionLimits = DEFAULT_LIMITS) -> TrackingSite:
     """The Site every server mode uses; ``http2`` pins the ALPN list when not None."""
     from ._tls import apply_http2
 
-    site = TrackingSite(app.resource(), max_body_size=app.max_body_size)
+    site = TrackingSite(
+        app.resource(),
+        max_body_size=app.max_body_size,
+        limits=limits,
+        max_concurrent_requests=app.max_concurrent_requests,
+        clock=app.clock,
+    )
     if http2 is not None:
         apply_http2(site, http2)
     return site
 
 
-def on_drain(app: Any, callback: Callable[[], Any]) -> None:
+def on_drain(app: ServedApp, callback: Callable[[], Any]) -> None:
     """Register ``callback`` to run when a graceful stop begins (WebSocket 1001, SSE end)."""
-    callbacks = app.__dict__.setdefault("_drain_callbacks", [])
-    callbacks.append(callback)
+    app.lifecycle.drain_callbacks.append(callback)
 
 
-def close_long_lived(app: Any) -> None:
+def close_long_lived(app: ServedApp) -> None:
     """Close the app's WebSockets with 1001 and end its SSE streams, so the drain can finish."""
-    from ..sse._streamer import live_streams
-    from ..websocket._socket import close_all
+    from ..sse._streamer import close_streams
 
-    close_all(app, 1001, "server shutting down")
-    for stream in list(live_streams):
-        if stream.app is app:
-            stream.finish()
+    for close in list(app.lifecycle.closers.values()):  # WebSockets, when the app has any
+        close()
+    close_streams(app)
 
 
 def _accept_backlog(port: Any) -> None:
@@ -96,9 +110,18 @@ def _in_flight(protocol: Any) -> list[Any]:
     return list(streams.values()) if streams else []
 
 
-def drain(site: TrackingSite, timeout: float, clock: Any) -> Deferred:
-    """Close idle connections, let busy ones finish (then close), abort the rest at ``timeout``."""
-    done: Deferred = Deferred()
+def _state(protocol: Any) -> str:
+    """"busy" when a request with complete headers is in progress (SPEC_OPERATIONS §4 r10)."""
+    state = getattr(protocol, "connection_state", None)
+    if state is not None:
+        return str(state())
+    return "busy" if _in_flight(protocol) else "idle"  # a protocol from another site class
+
+
+def drain(site: TrackingSite, timeout: float, clock: Any) -> Deferred[Any]:
+    """Close idle connections and partial requests now, let busy ones finish (then close),
+    abort the rest at ``timeout``."""
+    done: Deferred[Any] = Deferred()
     deadline = clock.seconds() + timeout
     site.draining = True
 
@@ -111,9 +134,9 @@ def drain(site: TrackingSite, timeout: float, clock: Any) -> Deferred:
             if transport is None or getattr(transport, "disconnected", False):
                 site.connections.pop(protocol, None)
                 continue
-            requests = _in_flight(protocol)
-            fresh = not requests and _now() - accepted < FRESH_GRACE
-            if (not requests and not fresh) or expired:
+            state = _state(protocol)
+            fresh = state == "fresh" and _now() - accepted < FRESH_GRACE
+            if (state != "busy" and not fresh) or expired:
                 if expired:
                     transport.abortConnection()
                 else:
@@ -123,11 +146,9 @@ def drain(site: TrackingSite, timeout: float, clock: Any) -> Deferred:
             live += 1
             if fresh:
                 continue
-            if hasattr(channel, "persistent"):
-                channel.persistent = False  # close right after the current response
-            for req in requests:
-                if not getattr(req, "startedWriting", True) and hasattr(req, "responseHeaders"):
-                    req.responseHeaders.setRawHeaders(b"connection", [b"close"])
+            close_after = getattr(protocol, "close_after_response", None)
+            if close_after is not None:
+                close_after()  # keep-alive ends with the current response
         if live and not expired:
             clock.callLater(_POLL, sweep)
         else:
@@ -137,7 +158,7 @@ def drain(site: TrackingSite, timeout: float, clock: Any) -> Deferred:
     return done
 
 
-def _close_shared_state(app: Any) -> Deferred:
+def _close_shared_state(app: Any) -> Deferred[Any]:
     """Close the Redis stores and the app's Broadcast once no request is in flight (SPEC §12 r6).
 
     Redis stores reopen connections on demand, so closing every one in the process is safe
@@ -159,7 +180,7 @@ class CelloServer:
 
     def __init__(
         self,
-        app: Any,
+        app: ServedApp,
         site: TrackingSite,
         endpoints: Sequence[Any],
         graceful_timeout: float,
@@ -172,15 +193,15 @@ class CelloServer:
         self.reactor = reactor
         self.ports: list[Any] = []
         self._started = False
-        self._stopping: Deferred | None = None
+        self._stopping: Deferred[Any] | None = None
 
-    def start(self) -> Deferred:
+    def start(self) -> Deferred[Any]:
         """Run startup hooks in order, then listen; fires with the listening ports."""
         d = self.app.run_hooks("startup")
 
-        def listen(_: Any) -> Deferred:
+        def listen(_: Any) -> Deferred[Any]:
             self._started = True
-            self.app._started = True
+            self.app.lifecycle.started = True
             attempts = [ep.listen(self.site) for ep in self.endpoints]
             return gatherResults(attempts, consumeErrors=True).addErrback(self._listen_failed, attempts)
 
@@ -190,13 +211,13 @@ class CelloServer:
 
         return d.addCallback(listen).addCallback(keep)
 
-    def _listen_failed(self, failure: Any, attempts: list[Deferred]) -> Any:
+    def _listen_failed(self, failure: Any, attempts: list[Deferred[Any]]) -> Any:
         for attempt in attempts:  # release the ports that did bind
             attempt.addCallback(lambda port: port.stopListening()).addErrback(lambda _: None)
         inner = getattr(failure.value, "subFailure", None)
         return inner if inner is not None else failure
 
-    def stop(self) -> Deferred:
+    def stop(self) -> Deferred[Any]:
         """Stop accepting, drain within graceful_timeout, then run the shutdown hooks."""
         if self._stopping is not None:
             return self._stopping
@@ -210,7 +231,7 @@ class CelloServer:
             close_long_lived(self.app)
         except Exception:
             _log.failure("closing WebSockets/SSE streams failed")
-        for callback in getattr(self.app, "_drain_callbacks", ()):
+        for callback in self.app.lifecycle.drain_callbacks:
             try:
                 callback()
             except Exception:

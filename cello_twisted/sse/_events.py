@@ -1,4 +1,4 @@
-"""Server-Sent Events: SseEvent, SseStream and the streamed text/event-stream response (SPEC §2.18)."""
+"""Server-Sent Events values: SseEvent and SseStream (SPEC §2.18); the streamer writes them."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ from typing import Any
 
 from .. import _json
 from .._class_or_instance import ClassOrInstance
-from ..response import Response
 
-__all__ = ["SseEvent", "SseStream", "sse_response", "close_streams"]
+__all__ = ["SseEvent", "SseStream"]
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
-EVENT_STREAM = "text/event-stream"
 
 
 def _check_field(name: str, value: Any) -> str | None:
@@ -142,9 +140,6 @@ class SseStream:
     def __len__(self) -> int:
         return len(self.events)
 
-    def __cello_response__(self) -> Response:
-        return sse_response(self)
-
     @classmethod
     def from_broadcast(
         cls,
@@ -181,25 +176,3 @@ async def _broadcast_events(broadcast: Any, channel: str, event: str | None) -> 
             if isinstance(message, bytes):
                 message = message.decode("utf-8", "replace")
             yield SseEvent(message, event=event)
-
-
-def sse_response(
-    stream: Any, status: int = 200, headers: Mapping[str, str] | None = None
-) -> Response:
-    """A streamed ``text/event-stream`` response for an SseStream (or any event source)."""
-    from ._streamer import SseStreamer
-
-    if not isinstance(stream, SseStream):
-        stream = SseStream(stream)
-    resp = Response(b"", status, headers, EVENT_STREAM)
-    resp.headers.set("Cache-Control", "no-cache")
-    resp.headers.set("X-Accel-Buffering", "no")
-    resp.streamer = SseStreamer(stream)
-    return resp
-
-
-def close_streams(app: Any = None) -> int:
-    """End every live SSE stream (of ``app`` if given), e.g. on graceful shutdown; returns how many."""
-    from ._streamer import close_streams as close
-
-    return close(app)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 from weakref import WeakSet
 
 from twisted.internet.defer import CancelledError, Deferred
@@ -12,12 +13,19 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ..response import Response, Streamer
+from ..wire._stream import ResponseHead, Streamer
 from ._events import SseEvent, SseStream
+
+if TYPE_CHECKING:
+    from twisted.web.server import Request as TwistedRequest
+
+    from ..request import AppView, Request
 
 _log = Logger(namespace="cello_twisted.sse")
 _END = object()
 PING = b": ping\n\n"
+EVENT_STREAM = "text/event-stream"
+STREAM_HEADERS = (("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no"))
 BURST = 64  # items pulled back to back before yielding a reactor turn
 
 
@@ -25,8 +33,8 @@ class _Puller:
     """Gets the next item of a source: inline for sequences, a pool thread for sync
     iterators (they may block), the reactor for async iterators."""
 
-    def __init__(self, source: Any, app: Any) -> None:
-        self.app = app
+    def __init__(self, source: Any, run_blocking: Callable[..., Deferred[Any]]) -> None:
+        self.run_blocking = run_blocking
         self.lock = threading.Lock()
         self.busy = False  # a thread is inside next()
         self.stopped = False
@@ -47,7 +55,7 @@ class _Puller:
             return next(self.it, _END)
         with self.lock:
             self.busy = True
-        return self.app.run_blocking(self._next_in_thread)
+        return self.run_blocking(self._next_in_thread)
 
     def _next_in_thread(self) -> Any:
         with self.lock:
@@ -123,11 +131,11 @@ class SseStreamer(Streamer):
 
     def __init__(self, stream: SseStream) -> None:
         self.stream = stream
-        self.app: Any = None
-        self.twreq: Any = None
-        self.done: Deferred | None = None
+        self.app: AppView | None = None
+        self.twreq: Any = None  # the Twisted request, once started
+        self.done: Deferred[Any] | None = None
         self.puller: _Puller | None = None
-        self.pending: Deferred | None = None
+        self.pending: Deferred[Any] | None = None
         self.ping_call: Any = None
         self.paused = False
         self.stopped = False
@@ -138,25 +146,37 @@ class SseStreamer(Streamer):
 
     # -- Streamer ----------------------------------------------------------------
 
-    def prepare(self, request: Any, response: Response) -> None:
+    @classmethod
+    def of(cls, stream: SseStream | Any) -> SseStreamer:
+        """A streamer for an SseStream, or for any event source (wrapped in one)."""
+        return cls(stream if isinstance(stream, SseStream) else SseStream(stream))
+
+    def prepare(self, request: Request, response: ResponseHead) -> None:
         self.app = request.app
         if request.raw.clientproto == b"HTTP/1.1":
             response.headers.set("Connection", "keep-alive")
 
-    def start(self, twreq: Any) -> Deferred:
+    def start(self, twreq: TwistedRequest) -> Deferred[None]:
         self.twreq = twreq
-        self.done = Deferred()
+        done: Deferred[None] = Deferred()
+        self.done = done
         live_streams.add(self)
         twreq.registerProducer(self, True)
         twreq.write(b"".join(e.encode() for e in self.stream.events) or b"")  # headers go out now
         source = self.stream.source
         if source is None:
             self.finish()
-            return self.done
-        self.puller = _Puller(source, self.app)
+            return done
+        self.puller = _Puller(source, self._the_app().run_blocking)
         self._arm_ping()
         self.pull()
-        return self.done
+        return done
+
+    def _the_app(self) -> AppView:
+        app = self.app
+        if app is None:
+            raise RuntimeError("SseStreamer.start() before prepare()")
+        return app
 
     def stop(self) -> None:
         """The client left: pull nothing more, close the source, cancel what is pending."""
@@ -204,7 +224,7 @@ class SseStreamer(Streamer):
                     return
                 budget -= 1
                 try:
-                    result = self.puller.next()
+                    result = self.puller.next()  # type: ignore[union-attr]  # typing note: set by start() before any pull
                 except Exception as exc:  # noqa: BLE001 - a failing source ends the stream
                     self._source_failed(Failure(exc))
                     return
@@ -216,7 +236,7 @@ class SseStreamer(Streamer):
                         value: Any,
                         now: list[Any] = now,
                         sync: list[bool] = sync,
-                        d: Deferred = result,
+                        d: Deferred[Any] = result,
                     ) -> None:
                         if sync[0]:
                             now.append(value)
@@ -237,19 +257,15 @@ class SseStreamer(Streamer):
 
     def _yield_turn(self) -> bool:
         """Continue on the next reactor turn (the in-memory test client runs streams inline)."""
-        if getattr(self.app, "_inline_blocking", False):
-            return False
-        from twisted.internet import reactor
-
-        self.turn_call = reactor.callLater(0, self._next_turn)
-        return True
+        self.turn_call = self._the_app().threads.call_next_turn(self._next_turn)
+        return self.turn_call is not None
 
     def _next_turn(self) -> None:
         self.turn_call = None
         if not (self.stopped or self.finished or self.paused):
             self.pull()
 
-    def _arrived(self, d: Deferred, value: Any) -> None:
+    def _arrived(self, d: Deferred[Any], value: Any) -> None:
         if self.pending is d:
             self.pending = None
         if self.stopped or self.finished:
@@ -303,7 +319,7 @@ class SseStreamer(Streamer):
     def _arm_ping(self) -> None:
         interval = self.stream.ping_interval
         if interval is not None:
-            self.ping_call = self.app.clock.callLater(interval, self._ping)
+            self.ping_call = self._the_app().clock.callLater(interval, self._ping)
 
     def _ping(self) -> None:
         self.ping_call = None
@@ -344,7 +360,7 @@ class SseStreamer(Streamer):
             done.callback(None)
 
 
-def close_streams(app: Any = None) -> int:
+def close_streams(app: object | None = None) -> int:
     """End every live SSE stream (of ``app`` if given); returns how many were ended."""
     count = 0
     for streamer in list(live_streams):

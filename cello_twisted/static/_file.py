@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from email.utils import formatdate, parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote
 
 from twisted.internet.defer import Deferred, fail, succeed
@@ -13,9 +13,15 @@ from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
 from .. import _json
-from ._mime import content_type_for
 from ..errors import HTTPError
-from ..response import JSON_TYPE, Response, Streamer
+from ..wire._stream import ResponseHead, Streamer
+from ._mime import content_type_for
+
+if TYPE_CHECKING:
+    from twisted.web.http_headers import Headers as TwistedHeaders
+    from twisted.web.server import Request as TwistedRequest
+
+    from ..request import Request
 
 CHUNK = 64 * 1024
 SMALL = 64 * 1024  # written in one go: no producer needed
@@ -85,15 +91,15 @@ class FileStreamer(Streamer):
         self.length = st.st_size
         self.body: bytes | None = None  # a fixed body instead of the file (304, 416)
         self._file: Any = None
-        self._twreq: Any = None
+        self._twreq: Any = None  # the Twisted request, once started
         self._paused = False
         self._pumping = False
         self._stopped = False
-        self._done: Deferred | None = None
+        self._done: Deferred[None] | None = None
 
     # -- before the headers ---------------------------------------------------
 
-    def prepare(self, request: Any, response: Response) -> None:
+    def prepare(self, request: Request, response: ResponseHead) -> None:
         headers = request.raw.requestHeaders
         if response.status != 200:  # a handler chose another status: send the whole file
             response.headers.set("Content-Length", str(self.length))
@@ -110,27 +116,27 @@ class FileStreamer(Streamer):
             if chosen == "unsatisfiable":
                 body = _json.dumpb({"error": "Range Not Satisfiable", "status": 416})
                 response.status = 416
-                response.content_type = JSON_TYPE
+                response.content_type = "application/json"
                 response.headers.delete("Content-Encoding")
                 response.headers.set("Content-Range", f"bytes */{self.size}")
                 response.headers.set("Content-Length", str(len(body)))
                 self.body = body
                 return
-            if chosen is not None:
-                start, end = chosen  # type: ignore[misc]
+            if isinstance(chosen, tuple):
+                start, end = chosen
                 response.status = 206
                 response.headers.set("Content-Range", f"bytes {start}-{end}/{self.size}")
                 self.offset, self.length = start, end - start + 1
         response.headers.set("Content-Length", str(self.length))
 
-    def _not_modified(self, headers: Any) -> bool:
+    def _not_modified(self, headers: TwistedHeaders) -> bool:
         match = headers.getRawHeaders(b"if-none-match")
         if match:
             return _etag_matches(b", ".join(match).decode("latin-1"), self.etag)
         since = headers.getRawHeaders(b"if-modified-since")
-        return bool(since) and _not_modified_since(since[0].decode("latin-1"), self.mtime)
+        return since is not None and len(since) > 0 and _not_modified_since(since[0].decode("latin-1"), self.mtime)
 
-    def _if_range_ok(self, headers: Any) -> bool:
+    def _if_range_ok(self, headers: TwistedHeaders) -> bool:
         condition = headers.getRawHeaders(b"if-range")
         if not condition:
             return True
@@ -141,7 +147,7 @@ class FileStreamer(Streamer):
 
     # -- the body ---------------------------------------------------------------
 
-    def start(self, twreq: Any) -> Deferred:
+    def start(self, twreq: TwistedRequest) -> Deferred[None]:
         self._twreq = twreq
         if self.body is not None:
             if self.body:
@@ -230,10 +236,18 @@ def content_disposition(kind: str, filename: str) -> str:
     return value
 
 
-def file_response(
-    path: Any, filename: str | None = None, content_type: str | None = None, attachment: bool = True
-) -> Response:
-    """``Response.file``/``sendfile``: a streamed regular file with ranges (SPEC §2.3 r5)."""
+class FileBody(NamedTuple):
+    """What ``Response.file``/``sendfile`` are built from: headers, type and the streamer."""
+
+    headers: dict[str, str]
+    content_type: str
+    streamer: FileStreamer
+
+
+def file_body(
+    path: str | os.PathLike[str], filename: str | None, content_type: str | None, attachment: bool
+) -> FileBody:
+    """A streamed regular file with ranges (SPEC §2.3 r5); 404 if it is missing or not a file."""
     path = os.fspath(path)
     try:
         st = os.stat(path)
@@ -241,10 +255,7 @@ def file_response(
         raise HTTPError(404, "File not found") from None
     if not stat.S_ISREG(st.st_mode):
         raise HTTPError(404, "File not found")
-    resp = Response(b"", 200, None, content_type or content_type_for(path))
-    resp.headers.set("Accept-Ranges", "bytes")
-    resp.headers.set("Last-Modified", formatdate(st.st_mtime, usegmt=True))
+    headers = {"Accept-Ranges": "bytes", "Last-Modified": formatdate(st.st_mtime, usegmt=True)}
     if attachment:
-        resp.headers.set("Content-Disposition", content_disposition("attachment", filename or os.path.basename(path)))
-    resp.streamer = FileStreamer(path, st)
-    return resp
+        headers["Content-Disposition"] = content_disposition("attachment", filename or os.path.basename(path))
+    return FileBody(headers, content_type or content_type_for(path), FileStreamer(path, st))

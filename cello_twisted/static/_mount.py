@@ -9,15 +9,21 @@ import re
 import stat
 from collections.abc import Mapping, Sequence
 from email.utils import formatdate
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ._file import FileStreamer, content_disposition, file_response
-from ._mime import content_type_for
-from ..errors import HTTPError
-from ..middleware.compression import accepts
-from ..middleware.cors import add_vary
+from attrs import Attribute, evolve, field, frozen
+
+from .._headers import accepts, add_vary
+from .._validators import fail, non_negative_int, str_tuple
+from ..errors import ConfigError, HTTPError
 from ..response import HTML_TYPE, Response
+from ._file import FileStreamer, content_disposition
+from ._mime import content_type_for
+
+if TYPE_CHECKING:
+    from ..request import Request
 
 __all__ = ["StaticFilesConfig", "StaticMount", "file_response", "content_disposition", "content_type_for"]
 
@@ -27,15 +33,53 @@ _ALLOW = {"Allow": "GET, HEAD"}
 
 
 def parse_duration(value: str) -> int:
-    """``"30d"`` -> seconds (units s/m/h/d/w/y)."""
+    """``"30d"`` -> seconds (units s/m/h/d/w/y).
+
+    Raises:
+        ConfigError: ``value`` is not a whole number followed by one unit.
+    """
     match = _DURATION.match(str(value))
     if not match:
-        raise ValueError(f"malformed duration {value!r}; use e.g. '30s', '10m', '12h', '30d', '1w', '1y'")
+        raise ConfigError(
+            "StaticFilesConfig.cache_max_age", value, "a duration such as '30s', '10m', '12h', '30d', '1w' or '1y'"
+        )
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
+def _url_path(instance: Any, attribute: Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str) or not value.startswith("/"):
+        fail(instance, attribute.name, value, "a URL path starting with '/'")
+
+
+def _read_only_headers(headers: Mapping[str, str] | None) -> Mapping[str, str]:
+    return MappingProxyType(dict(headers or {}))
+
+
+def _whole_seconds(value: Any) -> Any:
+    return int(value) if isinstance(value, float) else value
+
+
+@frozen(init=False, eq=False)
 class StaticFilesConfig:
-    """A directory served under ``url_path``; the chainable methods return the config."""
+    """A directory served under ``url_path``.
+
+    Frozen: the chainable methods (``.cache_str("30d").etag(False)``) each return a
+    new config with one setting changed, so use the value they return.
+
+    Raises:
+        ConfigError: a ``url_path`` not starting with ``/``, a negative
+            ``cache_max_age`` or a malformed ``cache_str`` duration.
+    """
+
+    url_path: str = field(validator=_url_path)
+    root_dir: str = field(converter=os.fspath)
+    index_file: str | None = field(alias="index")
+    cache_max_age: int = field(converter=_whole_seconds, validator=non_negative_int)
+    etag_enabled: bool = field(converter=bool, alias="etag")
+    dir_listing_enabled: bool = field(converter=bool, alias="dir_listing")
+    precompressed_enabled: bool = field(converter=bool, alias="precompressed")
+    hide_patterns: tuple[str, ...] = field(converter=str_tuple)
+    extra_headers: Mapping[str, str] = field(converter=_read_only_headers, alias="headers")
 
     def __init__(
         self,
@@ -53,51 +97,43 @@ class StaticFilesConfig:
         directory: Any = None,
         index_file: str | None = None,
     ) -> None:
-        self.url_path = prefix if url_path is None and prefix is not None else (url_path or "/static")
-        self.root_dir = os.fspath(directory if root_dir is None and directory is not None else root_dir or "")
-        self.index_file = index_file if index_file is not None else index
-        if cache_max_age is None or int(cache_max_age) < 0:
-            raise ValueError("cache_max_age must be >= 0")
-        self.cache_max_age = int(cache_max_age)
-        self.etag_enabled = bool(etag)
-        self.dir_listing_enabled = bool(dir_listing)
-        self.precompressed_enabled = bool(precompressed)
-        self.hide_patterns = list((hide_patterns,) if isinstance(hide_patterns, str) else hide_patterns)
-        self.extra_headers = dict(headers or {})
+        self.__attrs_init__(
+            url_path=prefix if url_path is None and prefix is not None else (url_path or "/static"),
+            root_dir=directory if root_dir is None and directory is not None else root_dir or "",
+            index=index_file if index_file is not None else index,
+            cache_max_age=cache_max_age,
+            etag=etag,
+            dir_listing=dir_listing,
+            precompressed=precompressed,
+            hide_patterns=hide_patterns,
+            headers=headers,
+        )
 
-    # -- chainable ----------------------------------------------------------------
+    # -- chainable: each returns a new config ----------------------------------------
 
     def cache_str(self, value: str) -> StaticFilesConfig:
-        self.cache_max_age = parse_duration(value)
-        return self
+        return evolve(self, cache_max_age=parse_duration(value))
 
     def etag(self, enabled: bool = True) -> StaticFilesConfig:
-        self.etag_enabled = bool(enabled)
-        return self
+        return evolve(self, etag=enabled)
 
     def dir_listing(self, enabled: bool = True) -> StaticFilesConfig:
-        self.dir_listing_enabled = bool(enabled)
-        return self
+        return evolve(self, dir_listing=enabled)
 
     def index(self, name: str) -> StaticFilesConfig:
-        self.index_file = name
-        return self
+        return evolve(self, index=name)
 
     def no_index(self) -> StaticFilesConfig:
-        self.index_file = None
-        return self
+        return evolve(self, index=None)
 
     def precompressed(self, enabled: bool = True) -> StaticFilesConfig:
-        self.precompressed_enabled = bool(enabled)
-        return self
+        return evolve(self, precompressed=enabled)
 
     def header(self, name: str, value: str) -> StaticFilesConfig:
-        self.extra_headers[name] = value
-        return self
+        return evolve(self, headers={**self.extra_headers, name: value})
 
     def hide_pattern(self, glob: str) -> StaticFilesConfig:
-        self.hide_patterns.append(glob)
-        return self
+        return evolve(self, hide_patterns=(*self.hide_patterns, glob))
 
     def __repr__(self) -> str:
         return f"StaticFilesConfig({self.url_path!r}, {self.root_dir!r})"
@@ -132,9 +168,9 @@ class StaticMount:
     def _is_hidden(self, name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self._hidden)
 
-    def _relative(self, request: Any) -> tuple[list[str], bool] | None:
+    def _relative(self, request: Request) -> tuple[list[str], bool] | None:
         """The path below the mount as safe names, and whether it ended in ``/``; None to refuse."""
-        raw = [s for s in request.raw.postpath]
+        raw = list(request.raw.postpath or ())
         trailing = bool(raw) and raw[-1] == b""
         segments = [s for s in raw if s]
         prefix = self._prefix
@@ -173,7 +209,7 @@ class StaticMount:
 
     # -- serving ------------------------------------------------------------------
 
-    def serve(self, request: Any) -> Response | None:
+    def serve(self, request: Request) -> Response | None:
         """A response for ``request`` if this mount has the file, else None."""
         relative = self._relative(request)
         if relative is None:
@@ -191,7 +227,7 @@ class StaticMount:
             return None
         return self._file(request, real, st)
 
-    def _directory(self, request: Any, real: str, names: list[str], trailing: bool) -> Response | None:
+    def _directory(self, request: Request, real: str, names: list[str], trailing: bool) -> Response | None:
         if not trailing:
             uri = request.raw.uri.decode("latin-1")
             path, sep, query = uri.partition("?")
@@ -205,7 +241,7 @@ class StaticMount:
             return self._listing(request, real)
         return None
 
-    def _listing(self, request: Any, real: str) -> Response:
+    def _listing(self, request: Request, real: str) -> Response:
         try:
             entries = sorted(os.scandir(real), key=lambda e: e.name)
         except OSError:
@@ -222,7 +258,7 @@ class StaticMount:
         resp.headers.set("Cache-Control", "no-cache")
         return resp
 
-    def _variant(self, request: Any, real: str) -> tuple[str, os.stat_result, str | None, bool]:
+    def _variant(self, request: Request, real: str) -> tuple[str, os.stat_result, str | None, bool]:
         """A precompressed ``.br``/``.gz`` sibling the client accepts (br first), if any."""
         offered = request.raw.requestHeaders.getRawHeaders(b"accept-encoding")
         accept = b", ".join(offered).decode("latin-1") if offered else ""
@@ -240,14 +276,14 @@ class StaticMount:
                 return candidate, st, coding, True
         return real, os.stat(real), None, exists
 
-    def _file(self, request: Any, real: str, st: os.stat_result) -> Response:
+    def _file(self, request: Request, real: str, st: os.stat_result) -> Response:
         config = self.config
         resp = Response(b"", 200, None, content_type_for(real))
         path, encoding = real, None
         if config.precompressed_enabled:
             path, st, encoding, has_variant = self._variant(request, real)
             if has_variant:
-                add_vary(resp, "Accept-Encoding")
+                add_vary(resp.headers, "Accept-Encoding")
             if encoding is not None:
                 resp.headers.set("Content-Encoding", encoding)
         headers = resp.headers
@@ -262,3 +298,12 @@ class StaticMount:
             headers.set(name, value)
         resp.streamer = FileStreamer(path, st, conditional=config.etag_enabled)
         return resp
+
+
+def file_response(
+    path: str | os.PathLike[str], filename: str | None = None, content_type: str | None = None, attachment: bool = True
+) -> Response:
+    """``Response.file`` (``attachment=True``) or ``Response.sendfile``, as a function."""
+    if attachment:
+        return Response.file(path, filename, content_type)
+    return Response.sendfile(path, content_type)

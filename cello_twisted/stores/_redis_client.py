@@ -160,7 +160,7 @@ class RedisBackend:
     # -- calls -------------------------------------------------------------------------------
 
     def command(self, key: Any, *args: Any) -> Any:
-        """Run one command (``key`` routes it on a Cluster): a Deferred, or a value without a reactor."""
+        """Run one command (``key`` routes it on a Cluster): a Deferred[Any], or a value without a reactor."""
         if not self.reactor.running:
             return self._inline(self.client.execute_command, args)
         if self._backoff and not self.available():
@@ -208,7 +208,7 @@ class RedisBackend:
         if isinstance(error, SharedStoreUnavailable):
             return failure
         self.connector.on_outage()
-        raise self._failed(_describe(error))
+        raise self._failed(_describe(error) if error is not None else "connection failed")
 
     def _script_sync(self, script: Script, key: Any, args: Sequence[Any]) -> Any:
         from redis.exceptions import NoScriptError
@@ -233,7 +233,7 @@ class RedisBackend:
             raise SharedStoreUnavailable(self.owner, "backing off after a failure")
         return self._guarded(fn, args)
 
-    def _threaded(self, fn: Callable[..., Any], args: Sequence[Any]) -> Deferred:
+    def _threaded(self, fn: Callable[..., Any], args: Sequence[Any]) -> Deferred[Any]:
         """A caller-supplied redis-py client: blocking calls in this store's own small pool."""
         from twisted.internet.threads import deferToThreadPool
 
@@ -242,7 +242,7 @@ class RedisBackend:
 
             self._pool = daemon_pool(8, f"cello-redis-{self.owner}")
             self.reactor.addSystemEventTrigger("during", "shutdown", self._stop_pool)
-        d: Deferred = deferToThreadPool(self.reactor, self._pool, self._guarded, fn, args)
+        d: Deferred[Any] = deferToThreadPool(self.reactor, self._pool, self._guarded, fn, args)
         d.addTimeout(self.timeout, self.reactor)
         d.addErrback(self._timed_out)
         return d

@@ -46,7 +46,7 @@ def key_slot(key: bytes | str) -> int:
 _resolver_pool: Any = None
 
 
-def resolve(reactor: Any, address: Address | str) -> Deferred:
+def resolve(reactor: Any, address: Address | str) -> Deferred[Any]:
     """The IP to connect to: literals at once, names in a thread of our own.
 
     Twisted's default resolver uses the reactor's thread pool, which threaded handlers
@@ -117,15 +117,15 @@ class Dialer:
         db: int | None = None,
         tls: bool = True,
         expect_master: bool = False,
-    ) -> Deferred:
+    ) -> Deferred[Any]:
         """A Deferred RedisProtocol, ready for commands, within ``timeout`` or a failure."""
         proto = RedisProtocol(self.reactor, self.timeout)
         d = resolve(self.reactor, address)
         d.addCallback(lambda ip: connectProtocol(self.endpoint(address, ip, tls), proto))
 
-        def handshake(_: Any) -> Deferred:
+        def handshake(_: Any) -> Deferred[Any]:
             # TLS: the handshake completes (and the certificate is checked) before a reply arrives.
-            steps: list[Deferred] = []
+            steps: list[Deferred[Any]] = []
             target = self.target
             if auth and target.password is not None:
                 args = ["AUTH", target.password]
@@ -168,24 +168,24 @@ def _connect_timed_out(result: Any, timeout: float) -> Any:
 class Node:
     """One server's connection: opened lazily, shared by every caller, reopened after a loss."""
 
-    def __init__(self, dialer: Dialer, address_source: Callable[[], Deferred], **open_kw: Any) -> None:
+    def __init__(self, dialer: Dialer, address_source: Callable[[], Deferred[Any]], **open_kw: Any) -> None:
         self.dialer = dialer
         self.address_source = address_source
         self.open_kw = open_kw
         self.proto: RedisProtocol | None = None
-        self._waiters: list[Deferred] | None = None
+        self._waiters: list[Deferred[Any]] | None = None
 
-    def execute(self, args: Sequence[Any]) -> Deferred:
+    def execute(self, args: Sequence[Any]) -> Deferred[Any]:
         proto = self.proto
         if proto is not None:
             return proto.execute(args)
         return self.connection().addCallback(lambda p: p.execute(args))
 
-    def connection(self) -> Deferred:
+    def connection(self) -> Deferred[Any]:
         """A Deferred RedisProtocol (the open one, or a new one shared by concurrent callers)."""
         if self.proto is not None:
             return succeed(self.proto)
-        waiter: Deferred = Deferred()
+        waiter: Deferred[Any] = Deferred()
         if self._waiters is None:
             self._waiters = [waiter]
             d = self.address_source()
@@ -225,7 +225,7 @@ class SingleConnector:
         address: Address | str = target.path if target.kind == "unix" else target.hosts[0]
         self.node = Node(dialer, lambda: succeed(address), db=target.db)
 
-    def execute(self, key: Any, args: Sequence[Any]) -> Deferred:
+    def execute(self, key: Any, args: Sequence[Any]) -> Deferred[Any]:
         return self.node.execute(args)
 
     def on_reply_error(self, key: Any, error: RedisReplyError) -> None:
@@ -235,7 +235,7 @@ class SingleConnector:
     def on_outage(self) -> None:
         pass
 
-    def subscriber_address(self) -> Deferred:
+    def subscriber_address(self) -> Deferred[Any]:
         return self.node.address_source()
 
     def close(self) -> None:
@@ -251,18 +251,18 @@ class SentinelConnector:
         self.sentinels = list(target.hosts)
         self.node = Node(dialer, self.master_address, db=target.db, expect_master=True)
 
-    def master_address(self) -> Deferred:
+    def master_address(self) -> Deferred[Any]:
         sentinels = list(self.sentinels)
         service = self.dialer.target.service
         errors: list[str] = []
 
-        def ask(_: Any = None) -> Deferred:
+        def ask(_: Any = None) -> Deferred[Any]:
             if not sentinels:
                 return fail(RedisConnectionError("no sentinel knows the master: " + "; ".join(errors)))
             address = sentinels.pop(0)
             d = self.dialer.open(address, auth=False, tls=True)
 
-            def query(proto: RedisProtocol) -> Deferred:
+            def query(proto: RedisProtocol) -> Deferred[Any]:
                 def hang_up(result: Any) -> Any:
                     proto.drop()
                     return result
@@ -276,7 +276,7 @@ class SentinelConnector:
                 self._prefer(address)
                 return (reply[0].decode(), int(reply[1]))
 
-            def next_one(failure: Failure) -> Deferred:
+            def next_one(failure: Failure) -> Deferred[Any]:
                 errors.append(f"{address[0]}:{address[1]}: {failure.getErrorMessage()}")
                 return ask()
 
@@ -290,7 +290,7 @@ class SentinelConnector:
             self.sentinels.remove(address)
             self.sentinels.insert(0, address)
 
-    def execute(self, key: Any, args: Sequence[Any]) -> Deferred:
+    def execute(self, key: Any, args: Sequence[Any]) -> Deferred[Any]:
         return self.node.execute(args)
 
     def on_reply_error(self, key: Any, error: RedisReplyError) -> None:
@@ -300,7 +300,7 @@ class SentinelConnector:
     def on_outage(self) -> None:
         pass
 
-    def subscriber_address(self) -> Deferred:
+    def subscriber_address(self) -> Deferred[Any]:
         return self.master_address()
 
     def close(self) -> None:
@@ -321,7 +321,7 @@ class ClusterConnector:
         self.seeds: list[Address] = list(dialer.target.hosts)
         self.nodes: dict[Address, Node] = {}
         self.slots: list[Address] | None = None
-        self._refresh_waiters: list[Deferred] | None = None
+        self._refresh_waiters: list[Deferred[Any]] | None = None
 
     def node(self, address: Address) -> Node:
         node = self.nodes.get(address)
@@ -329,13 +329,13 @@ class ClusterConnector:
             node = self.nodes[address] = Node(self.dialer, lambda: succeed(address))
         return node
 
-    def execute(self, key: Any, args: Sequence[Any], redirects: int = 1) -> Deferred:
+    def execute(self, key: Any, args: Sequence[Any], redirects: int = 1) -> Deferred[Any]:
         slots = self.slots
         if slots is None:
             return self.refresh().addCallback(lambda _: self._send(key, args, redirects))
         return self._send(key, args, redirects)
 
-    def _send(self, key: Any, args: Sequence[Any], redirects: int) -> Deferred:
+    def _send(self, key: Any, args: Sequence[Any], redirects: int) -> Deferred[Any]:
         slots = self.slots
         if slots is None:
             return fail(RedisConnectionError("cluster slot map unavailable"))
@@ -369,9 +369,9 @@ class ClusterConnector:
     def on_outage(self) -> None:
         self.refresh().addErrback(lambda _: None)
 
-    def refresh(self) -> Deferred:
+    def refresh(self) -> Deferred[Any]:
         """Fetch the slot map (one fetch at a time); fires when done, fails if no node answers."""
-        waiter: Deferred = Deferred()
+        waiter: Deferred[Any] = Deferred()
         if self._refresh_waiters is not None:
             self._refresh_waiters.append(waiter)
             return waiter
@@ -379,12 +379,12 @@ class ClusterConnector:
         candidates = list(dict.fromkeys(self.seeds + list(self.nodes)))
         errors: list[str] = []
 
-        def ask(_: Any = None) -> Deferred:
+        def ask(_: Any = None) -> Deferred[Any]:
             if not candidates:
                 return fail(RedisConnectionError("no cluster node answered: " + "; ".join(errors)))
             address = candidates.pop(0)
 
-            def failed(failure: Failure) -> Deferred:
+            def failed(failure: Failure) -> Deferred[Any]:
                 errors.append(f"{address[0]}:{address[1]}: {failure.getErrorMessage()}")
                 return ask()
 
@@ -416,7 +416,7 @@ class ClusterConnector:
             if address not in self.seeds:
                 self.seeds.append(address)
 
-    def subscriber_address(self) -> Deferred:
+    def subscriber_address(self) -> Deferred[Any]:
         if self.slots is not None:
             return succeed(self.slots[0])
         return self.refresh().addCallback(self._first_master)

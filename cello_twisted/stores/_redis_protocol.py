@@ -1,7 +1,7 @@
 """One Redis connection on the reactor: commands pipelined in order, replies parsed by hiredis.
 
 No thread and no per-command timer: Redis answers commands in the order sent, so each
-reply fires the oldest waiting Deferred, and one watchdog per connection drops the
+reply fires the oldest waiting Deferred[Any], and one watchdog per connection drops the
 connection when the oldest command has waited longer than the timeout (every waiter
 then fails with RedisConnectionError).
 """
@@ -40,24 +40,24 @@ class RedisProtocol(Protocol):
         self._clock = clock
         self._timeout = timeout
         self._reader = hiredis.Reader(replyError=RedisReplyError)
-        self._pending: deque[tuple[Deferred, float]] = deque()
+        self._pending: deque[tuple[Deferred[Any], float]] = deque()
         self._watch: Any = None
         self._overdue = False
         self.connected_ = False
         self.on_push: Callable[[Any], None] | None = None
         self.on_lost: Callable[[RedisProtocol], None] | None = None
-        self.made: Deferred = Deferred()
+        self.made: Deferred[Any] = Deferred()
 
     def connectionMade(self) -> None:
         self.connected_ = True
         made, self.made = self.made, Deferred()
         made.callback(self)
 
-    def execute(self, args: Sequence[Any]) -> Deferred:
+    def execute(self, args: Sequence[Any]) -> Deferred[Any]:
         """Send one command; a Deferred firing with its reply (errback RedisReplyError)."""
         if not self.connected_:
             return fail(RedisConnectionError("connection closed"))
-        d: Deferred = Deferred()
+        d: Deferred[Any] = Deferred()
         self._pending.append((d, self._clock.seconds() + self._timeout))
         self.transport.write(hiredis.pack_command(tuple(args)))
         if self._watch is None:

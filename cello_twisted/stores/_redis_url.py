@@ -196,15 +196,17 @@ def sync_client(target: RedisTarget, timeout: float) -> Any:
     if target.kind == "sentinel":
         from redis.sentinel import Sentinel
 
-        sentinel = Sentinel(
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
             list(target.hosts), socket_timeout=timeout, socket_connect_timeout=timeout, **tls
         )
-        return sentinel.master_for(target.service, db=target.db, **common, **tls)
+        return sentinel.master_for(  # type: ignore[no-untyped-call]
+            target.service, db=target.db, **common, **tls
+        )
     from redis.cluster import ClusterNode, RedisCluster
 
     common.pop("retry")
     return RedisCluster(
-        startup_nodes=[ClusterNode(h, p) for h, p in target.hosts],
+        startup_nodes=[ClusterNode(h, p) for h, p in target.hosts],  # type: ignore[no-untyped-call]
         cluster_error_retry_attempts=0,
         **common,
         **tls,

@@ -22,7 +22,7 @@ def track(resource: Any) -> None:
     _open.add(resource)
 
 
-def close_all() -> Deferred:
+def close_all() -> Deferred[Any]:
     """Call ``close()`` once on every tracked resource; fires when all have finished."""
     resources = list(_open)
     _open.clear()

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from math import ceil, floor
 from typing import Any, NamedTuple
 
-_EPSILON = 1e-9  # float slack so 10 x 0.1 s of refill counts as one whole token
-_ONE = 1.0 - _EPSILON  # a bucket holding at least this much has a whole token
+EPSILON = 1e-9  # float slack so 10 x 0.1 s of refill counts as one whole token
+_ONE = 1.0 - EPSILON  # a bucket holding at least this much has a whole token
 
 
 class RateLimitResult(NamedTuple):
@@ -27,8 +27,8 @@ class RateLimitResult(NamedTuple):
     retry_after: int
 
 
-def _ceil(seconds: float) -> int:
-    return max(0, ceil(seconds - _EPSILON))
+def ceil_seconds(seconds: float) -> int:
+    return max(0, ceil(seconds - EPSILON))
 
 
 class _Log:
@@ -66,14 +66,14 @@ def _idle(entry: Any, horizon: float) -> bool:
     if type(entry) is _Bucket:
         return entry.stamp <= horizon
     times = entry.times
-    return len(times) == entry.head or times[-1] <= horizon
+    return bool(len(times) == entry.head or times[-1] <= horizon)
 
 
 _new = tuple.__new__  # RateLimitResult(...) without the namedtuple's Python-level __new__
 
 #: ``(key, now) -> (allowed, limit, remaining, reset, retry_after)``: a plain tuple, in
 #: RateLimitResult's field order (the middleware's hot path skips the namedtuple).
-Hitter = Callable[[str, float], tuple]
+Hitter = Callable[[str, float], tuple[Any, ...]]
 
 
 class MemoryRateLimitStore:
@@ -141,7 +141,7 @@ def _window_hitter(store: MemoryRateLimitStore, limit: int, window: float) -> Hi
     entries = store._entries
     get, move_to_end = entries.get, entries.move_to_end
 
-    def hit(key: str, now: float) -> tuple:
+    def hit(key: str, now: float) -> tuple[Any, ...]:
         log = get(key)
         if log is None:
             log = store._add(key, _Log(), now, window)
@@ -159,10 +159,10 @@ def _window_hitter(store: MemoryRateLimitStore, limit: int, window: float) -> Hi
                 del times[:head]
                 head = 0
             log.head = head
-            reset = ceil(times[head] + window - now - _EPSILON)
+            reset = ceil(times[head] + window - now - EPSILON)
             return (True, limit, limit - count - 1, reset if reset > 0 else 0, 0)
         log.head = head
-        wait = _ceil(times[head] + window - now)
+        wait = ceil_seconds(times[head] + window - now)
         return (False, limit, 0, wait if wait > 1 else 1, wait if wait > 1 else 1)
 
     return hit
@@ -175,7 +175,7 @@ def _bucket_hitter(store: MemoryRateLimitStore, capacity: int, window: float) ->
     rate = capacity / window
     full = float(capacity)
 
-    def hit(key: str, now: float) -> tuple:
+    def hit(key: str, now: float) -> tuple[Any, ...]:
         bucket = get(key)
         if bucket is None:
             bucket = store._add(key, _Bucket(full, now), now, window)
@@ -187,11 +187,11 @@ def _bucket_hitter(store: MemoryRateLimitStore, capacity: int, window: float) ->
         bucket.stamp = now
         if tokens < _ONE:
             bucket.tokens = tokens
-            wait = _ceil((1.0 - tokens) / rate)
-            return (False, capacity, 0, _ceil((full - tokens) / rate), wait if wait > 1 else 1)
+            wait = ceil_seconds((1.0 - tokens) / rate)
+            return (False, capacity, 0, ceil_seconds((full - tokens) / rate), wait if wait > 1 else 1)
         tokens = tokens - 1.0 if tokens > 1.0 else 0.0
         bucket.tokens = tokens
-        reset = ceil((full - tokens) / rate - _EPSILON)
-        return (True, capacity, floor(tokens + _EPSILON), reset if reset > 0 else 0, 0)
+        reset = ceil((full - tokens) / rate - EPSILON)
+        return (True, capacity, floor(tokens + EPSILON), reset if reset > 0 else 0, 0)
 
     return hit

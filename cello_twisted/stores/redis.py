@@ -28,7 +28,7 @@ from ._redis_client import (
 from ._redis_scripts import REVOKE, SLIDING_WINDOW, TOKEN_BUCKET
 from ._redis_url import safe_url
 from ._registry import track
-from .ratelimit import _EPSILON, RateLimitResult, _ceil
+from .ratelimit import EPSILON, RateLimitResult, ceil_seconds
 
 __all__ = [
     "RedisTokenBlacklist",
@@ -215,7 +215,7 @@ class RedisRateLimitStore(_RedisStore):
         self._bucket = Script(TOKEN_BUCKET)
 
     def hit(self, key: str, config: Any, now: float) -> Any:
-        """Count one request for ``key`` under ``config`` at ``now``: a RateLimitResult (or Deferred)."""
+        """Count one request for ``key`` under ``config`` at ``now``: a RateLimitResult (or Deferred[Any])."""
         name = self.prefix + key
         now = float(now)
         window = float(config.window)
@@ -229,7 +229,7 @@ class RedisRateLimitStore(_RedisStore):
                 extra: tuple[Any, ...] = (limit, window, now)
             else:
                 rate = limit / window
-                args = (limit, repr(rate), repr(now), _ms(window), repr(_EPSILON))
+                args = (limit, repr(rate), repr(now), _ms(window), repr(EPSILON))
                 result = self.backend.script(self._bucket, name, args)
                 decode, extra = _decode_bucket, (limit, rate)
         except SharedStoreUnavailable:
@@ -258,17 +258,17 @@ def _sliding_result(
     allowed: bool, count: int, oldest: float, limit: int, window: float, now: float
 ) -> RateLimitResult:
     if allowed:
-        reset = math.ceil(oldest + window - now - _EPSILON)
+        reset = math.ceil(oldest + window - now - EPSILON)
         return RateLimitResult(True, limit, limit - count - 1, reset if reset > 0 else 0, 0)
-    wait = max(1, _ceil(oldest + window - now))
+    wait = max(1, ceil_seconds(oldest + window - now))
     return RateLimitResult(False, limit, 0, wait, wait)
 
 
 def _bucket_result(allowed: bool, tokens: float, capacity: int, rate: float) -> RateLimitResult:
-    reset = _ceil((capacity - tokens) / rate)
+    reset = ceil_seconds((capacity - tokens) / rate)
     if allowed:
-        return RateLimitResult(True, capacity, int(tokens + _EPSILON), reset, 0)
-    return RateLimitResult(False, capacity, 0, reset, max(1, _ceil((1.0 - tokens) / rate)))
+        return RateLimitResult(True, capacity, int(tokens + EPSILON), reset, 0)
+    return RateLimitResult(False, capacity, 0, reset, max(1, ceil_seconds((1.0 - tokens) / rate)))
 
 
 def _let_through(config: Any) -> RateLimitResult:

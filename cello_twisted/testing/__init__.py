@@ -4,7 +4,8 @@ from .._lazy import lazy_exports
 
 _LAZY = {
     "TestClient": "._client",
-    "TestResponse": "._client",
+    "TestResponse": "._response",
+    "ResponseNotReady": "..errors",  # v0.4 exported it here; docs/testing.md names it
     "StreamingTestResponse": "._sse",
     "TestWebSocket": "._websocket",
     "WebSocketRejected": "._websocket",

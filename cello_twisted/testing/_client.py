@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from http.cookies import CookieError, SimpleCookie
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
 from treq.client import HTTPClient
@@ -18,10 +17,28 @@ from zope.interface import directlyProvides
 
 from .. import _json
 from .._headers import Headers
+from ..errors import ResponseNotReady
+from ._response import CookieJar, TestResponse
 from ._sse import StreamingTestResponse, open_stream
+from ._threads import InlineThreads
 from ._websocket import TestWebSocket, WebSocketRejected
 from ._websocket import connect as connect_websocket
-from ..errors import ResponseNotReady
+
+if TYPE_CHECKING:
+    from twisted.web.resource import Resource
+    from twisted.web.server import Site
+
+    from ..server._threads import Threads
+
+
+class TestedApp(Protocol):
+    """What the client uses of an App (declared here: app.py sits above testing/)."""
+
+    threads: Threads
+
+    def resource(self) -> Resource: ...
+
+    def site(self, **site_kwargs: Any) -> Site: ...
 
 __all__ = [
     "TestClient",
@@ -38,9 +55,12 @@ _MAX_FLUSHES = 1000
 class _AppAgent(RequestTraversalAgent):
     """treq's in-memory agent, serving ``app.site()`` and giving the peer ``client_ip``."""
 
-    def __init__(self, app: Any, client_ip: str) -> None:
-        super().__init__(app.resource())
-        self._serverFactory = app.site(reactor=self._memoryReactor)
+    def __init__(self, app: TestedApp, client_ip: str) -> None:
+        super().__init__(app.resource())  # type: ignore[no-untyped-call]  # typing note: treq is unannotated
+        # treq's agent keeps these privately; the stream and WebSocket helpers use them.
+        self._serverFactory = self.server_factory = app.site(reactor=self._memoryReactor)
+        self.clock = self._memoryReactor  # drives timers of the in-memory connections
+        self.pumps: set[Any] = self._pumps  # the in-memory connections, flushed by the client
         self._client_ip = client_ip
 
     def request(self, method: bytes, uri: bytes, headers: Any = None, bodyProducer: Any = None) -> Any:
@@ -52,7 +72,7 @@ class _AppAgent(RequestTraversalAgent):
         address_type = IPv6Address if ":" in self._client_ip else IPv4Address
         server_address = address_type("TCP", "::1" if address_type is IPv6Address else "127.0.0.1", port)
         client_address = address_type("TCP", self._client_ip, 31337)
-        server_protocol = self._serverFactory.buildProtocol(client_address)
+        server_protocol = self.server_factory.buildProtocol(client_address)
         server_transport = iosim.FakeTransport(
             server_protocol, isServer=True, hostAddress=server_address, peerAddress=client_address
         )
@@ -66,108 +86,6 @@ class _AppAgent(RequestTraversalAgent):
         pump = iosim.connect(server_protocol, server_transport, client_protocol, client_transport)
         self._pumps.add(pump)
         return response
-
-
-class TestResponse:
-    """A finished response: status, headers, body and the cookies it set."""
-
-    __test__ = False  # not a pytest test class
-
-    def __init__(self, status_code: int, headers: Headers, content: bytes) -> None:
-        self.status_code = status_code
-        self.headers = headers
-        self.content = content
-
-    @property
-    def status(self) -> int:
-        return self.status_code
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", "replace")
-
-    def json(self) -> Any:
-        return _json.loads(self.content)
-
-    @property
-    def cookies(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for header in self.headers.get_all("set-cookie"):
-            parsed = _parse_set_cookie(header)
-            if parsed:
-                out[parsed[0]] = parsed[1].value
-        return out
-
-    def __repr__(self) -> str:
-        return f"<TestResponse {self.status_code} {len(self.content)} bytes>"
-
-
-def _parse_set_cookie(header: str) -> tuple[str, Any] | None:
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(header)
-    except CookieError:
-        return None
-    for name, morsel in jar.items():
-        return name, morsel
-    return None
-
-
-class CookieJar:
-    """Cookies set by responses: honours Path, Max-Age=0 and past Expires; ignores Secure/Domain."""
-
-    def __init__(self, clock: Any = None) -> None:
-        self._cookies: dict[str, tuple[str, str]] = {}  # name -> (value, path)
-
-    def update_from(self, headers: Headers) -> None:
-        import time
-        from email.utils import parsedate_to_datetime
-
-        for header in headers.get_all("set-cookie"):
-            parsed = _parse_set_cookie(header)
-            if parsed is None:
-                continue
-            name, morsel = parsed
-            expired = morsel["max-age"] not in ("", None) and int(morsel["max-age"]) <= 0
-            if not expired and morsel["expires"]:
-                try:
-                    expired = parsedate_to_datetime(morsel["expires"]).timestamp() <= time.time()
-                except (TypeError, ValueError):
-                    pass
-            if expired:
-                self._cookies.pop(name, None)
-            else:
-                self._cookies[name] = (morsel.value, morsel["path"] or "/")
-
-    def for_path(self, path: str) -> dict[str, str]:
-        out = {}
-        for name, (value, cookie_path) in self._cookies.items():
-            prefix = cookie_path.rstrip("/")
-            if path == cookie_path or path.startswith(prefix + "/") or cookie_path == "/":
-                out[name] = value
-        return out
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        entry = self._cookies.get(name)
-        return entry[0] if entry else default
-
-    def set(self, name: str, value: str, path: str = "/") -> None:
-        self._cookies[name] = (value, path)
-
-    def clear(self) -> None:
-        self._cookies.clear()
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._cookies
-
-    def __getitem__(self, name: str) -> str:
-        return self._cookies[name][0]
-
-    def __len__(self) -> int:
-        return len(self._cookies)
-
-    def keys(self) -> list[str]:
-        return list(self._cookies)
 
 
 def encode_multipart(data: Mapping[str, Any] | None, files: Mapping[str, Any]) -> tuple[bytes, str]:
@@ -204,37 +122,41 @@ class TestClient:
 
     def __init__(
         self,
-        app: Any,
+        app: TestedApp,
         base_url: str = "http://localhost",
         client_ip: str = "127.0.0.1",
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self.app = app
-        app._inline_blocking = True
+        # Blocking calls run inline and WebSocket threads queue their calls for the test's pump.
+        current = app.threads
+        self.threads = current if isinstance(current, InlineThreads) else InlineThreads()
+        app.threads = self.threads
         self.base_url = base_url.rstrip("/")
         self.client_ip = client_ip
         self.default_headers = dict(headers or {})
         self.cookies = CookieJar()
-        self._agent = _AppAgent(app, client_ip)
-        self._http = HTTPClient(agent=self._agent, data_to_body_producer=_SynchronousProducer)
+        self.agent = _AppAgent(app, client_ip)
+        self._http = HTTPClient(agent=self.agent, data_to_body_producer=_SynchronousProducer)
 
     # -- helpers -------------------------------------------------------------
 
     def flush(self) -> None:
         """Move pending bytes between client and server (after advancing ``app.clock``)."""
-        self._agent.flush()
+        self.agent.flush()  # type: ignore[no-untyped-call]  # typing note: treq is unannotated
 
-    def _wait(self, d: Any, what: str) -> Any:
+    def wait(self, d: Any, what: str) -> Any:
+        """Pump the in-memory connections until ``d`` fires (bounded); its result, or ResponseNotReady."""
         results: list[Any] = []
         d.addBoth(results.append)
         for _ in range(_MAX_FLUSHES):
             if results:
                 break
-            before = sum(len(p.clientIO.stream) + len(p.serverIO.stream) for p in self._agent._pumps)
-            self._agent.flush()
+            before = sum(len(p.clientIO.stream) + len(p.serverIO.stream) for p in self.agent.pumps)
+            self.agent.flush()  # type: ignore[no-untyped-call]  # typing note: treq is unannotated
             if results:
                 break
-            after = sum(len(p.clientIO.stream) + len(p.serverIO.stream) for p in self._agent._pumps)
+            after = sum(len(p.clientIO.stream) + len(p.serverIO.stream) for p in self.agent.pumps)
             if before == after == 0 and not results:
                 break
         if not results:
@@ -245,7 +167,7 @@ class TestClient:
             result.raiseException()
         return result
 
-    def _build(
+    def build_request(
         self,
         method: str,
         path: str,
@@ -256,6 +178,7 @@ class TestClient:
         files: Any = None,
         cookies: Mapping[str, str] | None = None,
     ) -> tuple[bytes, bytes, TwistedHeaders, bytes | None]:
+        """Method, URL, headers (defaults, cookies, content type) and body this client would send."""
         url = path if "://" in path else self.base_url + path
         if params:
             query = urlencode(params, doseq=True)
@@ -291,10 +214,11 @@ class TestClient:
     # -- requests ------------------------------------------------------------
 
     def request(self, method: str, path: str, **kwargs: Any) -> TestResponse:
-        method_b, url, headers, body = self._build(method, path, **kwargs)
-        d = self._agent.request(method_b, url, headers, _SynchronousProducer(body) if body is not None else None)
-        response = self._wait(d, f"{method} {path}")
-        content = self._wait(_read_body(response), f"body of {method} {path}")
+        method_b, url, raw_headers, body = self.build_request(method, path, **kwargs)
+        producer = _SynchronousProducer(body) if body is not None else None  # type: ignore[no-untyped-call]  # typing note: treq is unannotated
+        d = self.agent.request(method_b, url, raw_headers, producer)
+        response = self.wait(d, f"{method} {path}")
+        content = self.wait(_read_body(response), f"body of {method} {path}")
         headers = _headers_of(response)
         if content and "content-length" not in headers and "transfer-encoding" not in headers:
             # Twisted's client consumes Content-Length to frame the body; the body it

@@ -124,15 +124,15 @@ def open_stream(client: Any, method: str, path: str, **kwargs: Any) -> Streaming
     """Send a request and return as soon as the response headers arrived."""
     from treq.testing import _SynchronousProducer
 
-    agent = client._agent
-    before = set(agent._pumps)
-    method_b, url, headers, body = client._build(method, path, **kwargs)
+    agent = client.agent
+    before = set(agent.pumps)
+    method_b, url, headers, body = client.build_request(method, path, **kwargs)
     d = agent.request(
-        method_b, url, headers, _SynchronousProducer(body) if body is not None else None
+        method_b, url, headers, _SynchronousProducer(body) if body is not None else None  # type: ignore[no-untyped-call]  # typing note: treq is unannotated
     )
-    new = [p for p in agent._pumps if p not in before]
+    new = [p for p in agent.pumps if p not in before]
     pump = new[0] if new else None
-    response = client._wait(d, f"{method} {path}")
+    response = client.wait(d, f"{method} {path}")
     result = StreamingTestResponse(client, response, pump)
     client.cookies.update_from(result.headers)
     return result

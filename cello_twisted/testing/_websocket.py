@@ -5,13 +5,47 @@ from __future__ import annotations
 import queue
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from .. import _json
 from .._headers import Headers
 from ..errors import WebSocketClosed
 from ..websocket._socket import WebSocketMessage
+from ._response import TestResponse
+
+if TYPE_CHECKING:
+    from autobahn.twisted.websocket import WebSocketClientProtocol
+    from twisted.internet.interfaces import IReactorTime
+    from twisted.web.http_headers import Headers as TwistedHeaders
+    from twisted.web.server import Site
+
+    from ._response import CookieJar
+    from ._threads import InlineThreads
+
+
+class _Agent(Protocol):
+    @property
+    def server_factory(self) -> Site: ...
+
+    @property
+    def clock(self) -> Any: ...
+
+
+class ConnectingClient(Protocol):
+    """What ``connect`` uses of the TestClient (declared here: the client imports this module)."""
+
+    @property
+    def agent(self) -> _Agent: ...
+
+    threads: InlineThreads
+    base_url: str
+    client_ip: str
+    cookies: CookieJar
+
+    def build_request(
+        self, method: str, path: str, *, headers: Mapping[str, str] | None = None
+    ) -> tuple[bytes, bytes, TwistedHeaders, bytes | None]: ...
 
 __all__ = ["TestWebSocket", "WebSocketRejected", "connect"]
 
@@ -27,16 +61,17 @@ class WebSocketRejected(Exception):
         self.response = response
 
 
-def _loop_queue(app: Any) -> queue.SimpleQueue[Any]:
-    """Calls from handler threads, run by whichever test thread is pumping (the test's "reactor")."""
-    calls = app.__dict__.get("_ws_test_calls")
-    if calls is None:
-        calls = app._ws_test_calls = queue.SimpleQueue()
-        app._ws_call_in_loop = lambda fn, *args: calls.put((fn, args))
-    return calls
+class _ClockTimer:
+    """autobahn's timer interface on the in-memory clock."""
+
+    def __init__(self, clock: IReactorTime) -> None:
+        self.clock = clock
+
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return self.clock.callLater(delay, fn, *args, **kwargs)
 
 
-def _client_protocol_class() -> type:
+def _client_protocol_class() -> type[WebSocketClientProtocol]:
     from autobahn.twisted.websocket import WebSocketClientProtocol
 
     class ClientProtocol(WebSocketClientProtocol):
@@ -50,7 +85,7 @@ def _client_protocol_class() -> type:
             parts = status_line.split(None, 2)
             code = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
             if code == 101:
-                super().processHandshake()
+                super().processHandshake()  # type: ignore[no-untyped-call]  # typing note: autobahn is unannotated
                 return
             headers = Headers()
             for line in rest.split(b"\r\n"):
@@ -178,7 +213,8 @@ class TestWebSocket:
         msg = self._receive_data(timeout)
         if not msg.is_text():
             raise TypeError(f"expected a text message, got {msg.msg_type}")
-        return msg.text
+        text: str = msg.text
+        return text
 
     def receive_bytes(self, timeout: float = 5.0) -> bytes:
         msg = self._receive_data(timeout)
@@ -223,7 +259,7 @@ class TestWebSocket:
 
 
 def connect(
-    client: Any, path: str, headers: Mapping[str, str] | None = None, subprotocols: Any = None
+    client: ConnectingClient, path: str, headers: Mapping[str, str] | None = None, subprotocols: Any = None
 ) -> TestWebSocket:
     """Open a WebSocket to ``client.app`` in memory; raises WebSocketRejected on a plain HTTP answer."""
     from autobahn.twisted.websocket import WebSocketClientFactory
@@ -235,42 +271,39 @@ def connect(
     from twisted.internet.address import IPv4Address, IPv6Address
     from twisted.test import iosim
 
-    from ..websocket._server import _ClockTimer
-    from ._client import TestResponse
-
-    agent = client._agent
+    agent = client.agent
     ws = TestWebSocket()
-    ws._calls = _loop_queue(client.app)
+    ws._calls = client.threads.calls
     base = urlsplit(client.base_url)
     scheme = "wss" if base.scheme == "https" else "ws"
     url = f"{scheme}://{base.netloc}{path}"
-    _method, _url, raw_headers, _body = client._build("GET", path, headers=headers)
+    _method, _url, raw_headers, _body = client.build_request("GET", path, headers=headers)
     extra = {}
     for name, values in raw_headers.getAllRawHeaders():
         extra[name.decode("latin-1")] = b", ".join(values).decode("latin-1")
-    factory = WebSocketClientFactory(url, protocols=list(subprotocols or ()), headers=extra or None)
+    factory = WebSocketClientFactory(url, protocols=list(subprotocols or ()), headers=extra or None)  # type: ignore[no-untyped-call]  # typing note: autobahn is unannotated
 
     def accept(response: Any) -> Any:
         if isinstance(response, PerMessageDeflateResponse):
-            return PerMessageDeflateResponseAccept(response)
+            return PerMessageDeflateResponseAccept(response)  # type: ignore[no-untyped-call]  # typing note: autobahn is unannotated
         return None
 
-    factory.setProtocolOptions(
+    factory.setProtocolOptions(  # type: ignore[no-untyped-call]  # typing note: autobahn is unannotated
         openHandshakeTimeout=0,
         closeHandshakeTimeout=0,
         serverConnectionDropTimeout=0,
-        perMessageCompressionOffers=[PerMessageDeflateOffer()],
+        perMessageCompressionOffers=[PerMessageDeflateOffer()],  # type: ignore[no-untyped-call]  # typing note: autobahn is unannotated
         perMessageCompressionAccept=accept,
     )
-    factory._batched_timer = _ClockTimer(agent._memoryReactor)
+    factory._batched_timer = _ClockTimer(agent.clock)
     factory.protocol = _client_protocol_class()
-    proto = factory.buildProtocol(None)
+    proto: Any = factory.buildProtocol(None)
     proto.owner = ws
     ws._proto = proto
     address_type = IPv6Address if ":" in client.client_ip else IPv4Address
     server_address = address_type("TCP", "::1" if address_type is IPv6Address else "127.0.0.1", 80)
     client_address = address_type("TCP", client.client_ip, 31337)
-    server_protocol = agent._serverFactory.buildProtocol(client_address)
+    server_protocol = agent.server_factory.buildProtocol(client_address)
     server_transport = iosim.FakeTransport(
         server_protocol, isServer=True, hostAddress=server_address, peerAddress=client_address
     )
@@ -289,7 +322,7 @@ def connect(
         proto,
         client_transport,
         greet=False,
-        clock=agent._memoryReactor,
+        clock=agent.clock,
     )
     if not ws._spin(lambda: ws._opened or ws._rejection is not None or ws._closed, CONNECT_TIMEOUT):
         raise TimeoutError(f"WebSocket upgrade of {path} still pending after {CONNECT_TIMEOUT} s")

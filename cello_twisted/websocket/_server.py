@@ -5,21 +5,33 @@ from __future__ import annotations
 import base64
 import inspect
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 from weakref import WeakSet
 
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from twisted.internet.defer import Deferred
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..errors import HTTPError, WebSocketClosed
 from ..guards import run_guards
-from ..response import Response, Streamer
+from ..response import Response
+from ..wire._stream import ResponseHead, Streamer
 from ._socket import WebSocket, WebSocketMessage
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IReactorTime
+    from twisted.web.server import Request as TwistedRequest
+
+    from .._types import Link
+    from ..guards import GuardLike
+    from ..request import AppView, Request
+
+__all__ = ["websocket_endpoint", "close_all", "live_connections"]
 
 _log = Logger(namespace="cello_twisted.websocket")
 live_connections: WeakSet[CelloServerProtocol] = WeakSet()
@@ -40,10 +52,19 @@ _NOT_FOR_101 = frozenset(
 )
 
 
+class WebSocketRoute(Protocol):
+    """What the endpoint needs of its compiled route: the handler and the websocket options."""
+
+    handler: Callable[..., Any]
+
+    @property
+    def spec(self) -> Any: ...
+
+
 class _ClockTimer:
     """autobahn's timer interface on ``app.clock``, so a ``task.Clock`` drives pings and timeouts."""
 
-    def __init__(self, clock: Any) -> None:
+    def __init__(self, clock: IReactorTime) -> None:
         self.clock = clock
 
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -53,7 +74,7 @@ class _ClockTimer:
 def _accept_deflate(offers: list[Any]) -> Any:
     for offer in offers:
         if isinstance(offer, PerMessageDeflateOffer):
-            return PerMessageDeflateOfferAccept(offer)
+            return PerMessageDeflateOfferAccept(offer)  # type: ignore[no-untyped-call]  # typing note: autobahn is unannotated
     return None
 
 
@@ -63,6 +84,14 @@ class CelloServerProtocol(WebSocketServerProtocol):
     cello_ctx: Any = None
     cello_ws: WebSocket | None = None
     cello_app: Any = None
+    cello_upgraded: Any = None  # the Twisted request this connection was upgraded from
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        super().connectionLost(reason)
+        upgraded, self.cello_upgraded = self.cello_upgraded, None
+        if upgraded is not None:
+            # The HTTP request ends with its WebSocket (load shedding counts it until now).
+            upgraded.connectionLost(reason)
 
     def onConnect(self, request: Any) -> Any:
         ctx = self.cello_ctx
@@ -85,7 +114,7 @@ class CelloServerProtocol(WebSocketServerProtocol):
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         ws = self.cello_ws
         if ws is not None:
-            ws._deliver(
+            ws.deliver(
                 WebSocketMessage("binary", payload)
                 if isBinary
                 else WebSocketMessage("text", payload.decode("utf-8"))
@@ -97,7 +126,7 @@ class CelloServerProtocol(WebSocketServerProtocol):
         if ws is None:
             return
         if self.closedByMe and self.localCloseCode is not None:
-            code, reason = (
+            code, reason = (  # type: ignore[unreachable]  # typing note: autobahn declares localCloseCode as None
                 self.localCloseCode,
                 (self.localCloseReason or b"").decode("utf-8", "replace"),
             )
@@ -105,17 +134,17 @@ class CelloServerProtocol(WebSocketServerProtocol):
             code, reason = self.remoteCloseCode, self.remoteCloseReason or ""
         else:
             code, reason = 1006, ""
-        ws._peer_closed(code, reason or "")
+        ws.peer_closed(code, reason or "")
 
     # -- called on the reactor thread for the WebSocket object --------------------------
 
     def cello_send(self, payload: bytes, binary: bool) -> None:
         if self.state != self.STATE_OPEN:
             return  # closed while a thread's send was in flight
-        limit = self.maxMessagePayloadSize
+        limit = self.maxMessagePayloadSize  # type: ignore[has-type]  # typing note: autobahn is unannotated
         self.maxMessagePayloadSize = 0  # the limit guards what we receive, not what we send
         try:
-            self.sendMessage(payload, isBinary=binary)
+            self.sendMessage(payload, isBinary=binary)  # type: ignore[no-untyped-call]  # typing note: autobahn is unannotated
         finally:
             self.maxMessagePayloadSize = limit
 
@@ -126,9 +155,8 @@ class CelloServerProtocol(WebSocketServerProtocol):
     def cello_close(self, code: int, reason: str = "") -> None:
         if self.state == self.STATE_OPEN:
             ws = self.cello_ws
-            if ws is not None and not ws._closed:
-                ws._closed = True
-                ws.close_code, ws.close_reason = code, reason
+            if ws is not None:
+                ws.mark_closed(code, reason)
             self.sendCloseFrame(
                 code, reason.encode("utf-8")[:123] if reason else None, isReply=False
             )
@@ -140,9 +168,10 @@ class CelloServerFactory(WebSocketServerFactory):
     protocol = CelloServerProtocol
     next_ctx: Any = None
 
-    def buildProtocol(self, addr: Any) -> Any:
-        proto = super().buildProtocol(addr)
+    def buildProtocol(self, addr: Any) -> CelloServerProtocol:
+        proto: CelloServerProtocol = super().buildProtocol(addr)  # type: ignore[assignment]  # typing note: builds ``protocol``
         proto.cello_ctx = self.next_ctx
+        proto.cello_upgraded = getattr(getattr(self.next_ctx, "request", None), "raw", None)
         return proto
 
 
@@ -160,7 +189,12 @@ class _Handover:
     )
 
     def __init__(
-        self, app: Any, request: Any, subprotocols: list[str], runner: Any, call_in_loop: Any
+        self,
+        app: AppView,
+        request: Request,
+        subprotocols: list[str],
+        runner: Callable[[WebSocket, CelloServerProtocol], None],
+        call_in_loop: Callable[..., Any],
     ) -> None:
         self.app = app
         self.request = request
@@ -184,24 +218,27 @@ class TakeoverStreamer(Streamer):
         self.factory = factory
         self.ctx = ctx
 
-    def prepare(self, request: Any, response: Response) -> None:
+    def prepare(self, request: Request, response: ResponseHead) -> None:
         extra: dict[str, Any] = {}
-        for name, values in response.headers.raw_items():
-            key = name.decode("latin-1") if isinstance(name, bytes) else name
+        for key, values in response.headers.raw_items():
             if key.lower() in _NOT_FOR_101 or key.lower().startswith("sec-websocket-"):
                 continue
-            decoded = [v.decode("latin-1") if isinstance(v, bytes) else v for v in values]
-            extra[key] = decoded if len(decoded) > 1 else decoded[0]
+            extra[key] = list(values) if len(values) > 1 else values[0]
         self.ctx.extra_headers = extra
 
-    def start(self, twreq: Any) -> Any:
+    def start(self, twreq: TwistedRequest) -> Any:
         if twreq.content is not None:
             twreq.content.seek(0)  # autobahn replays the request, body included
         self.factory.next_ctx = self.ctx
         try:
-            return self.resource.render(twreq)
+            return self.resource.render(twreq)  # type: ignore[no-untyped-call]  # typing note: autobahn is unannotated
         finally:
             self.factory.next_ctx = None
+            channel = twreq.channel
+            if channel is not None and channel.transport is None:
+                retire = getattr(channel, "retire", None)  # the HTTP connection's timers stop here
+                if retire is not None:
+                    retire()
 
 
 def _takes_request(fn: Callable[..., Any]) -> bool:
@@ -219,7 +256,7 @@ def _finish(ws: WebSocket, conn: CelloServerProtocol, failure: Failure | None) -
         _log.failure(
             "WebSocket handler for {path} failed",
             failure=failure,
-            path=getattr(ws.request, "path", "?"),
+            path=ws.request.path,
         )
         conn.cello_close(1011, "internal error")
     else:
@@ -257,22 +294,16 @@ def _make_runner(handler: Callable[..., Any]) -> Callable[[WebSocket, CelloServe
                     raise TypeError("a sync WebSocket handler returned a coroutine")
             except BaseException:  # noqa: BLE001 - reported on the reactor thread
                 failure = Failure()
-            ws._call_in_loop(_finish, ws, conn, failure)
+            ws.call_in_loop(_finish, ws, conn, failure)
 
         threading.Thread(
-            target=target, name=f"cello-ws {getattr(ws.request, 'path', '')}", daemon=True
+            target=target, name=f"cello-ws {ws.request.path}", daemon=True
         ).start()
 
     return run_sync
 
 
-def _reactor_call_in_loop() -> Callable[..., Any]:
-    from twisted.internet import reactor
-
-    return reactor.callFromThread
-
-
-def _handshake_error(request: Any) -> HTTPError | None:
+def _handshake_error(request: Request) -> HTTPError | None:
     """426/400 for a request that is not a valid RFC 6455 upgrade (SPEC §2.19 r2)."""
     headers = request.headers
     upgrade = [t.strip().lower() for t in (headers.get("upgrade") or "").split(",")]
@@ -301,12 +332,13 @@ def _handshake_error(request: Any) -> HTTPError | None:
     return None
 
 
-def make_endpoint(route: Any, guards: Any, app: Any) -> Callable[[Any], Any]:
+def websocket_endpoint(route: WebSocketRoute, guards: Sequence[GuardLike], app: AppView) -> Link:
+    """The innermost link of a WebSocket route: guards, handshake checks, then the takeover."""
     options = route.spec.options
     subprotocols = list(options.get("subprotocols") or ())
     max_size = int(options.get("max_message_size", 1048576) or 0)
-    factory = CelloServerFactory(server=None)
-    factory.setProtocolOptions(
+    factory = CelloServerFactory(server=None)  # type: ignore[no-untyped-call]  # typing note: autobahn is unannotated
+    factory.setProtocolOptions(  # type: ignore[no-untyped-call]
         maxMessagePayloadSize=max_size,
         perMessageCompressionAccept=_accept_deflate,
         autoPingInterval=AUTO_PING_INTERVAL,
@@ -316,27 +348,36 @@ def make_endpoint(route: Any, guards: Any, app: Any) -> Callable[[Any], Any]:
         versions=[13],
     )
     factory._batched_timer = _ClockTimer(app.clock)
-    resource = WebSocketResource(factory)
+    resource = WebSocketResource(factory)  # type: ignore[no-untyped-call]  # typing note: autobahn is unannotated
     runner = _make_runner(route.handler)
-    guards = tuple(guards)
+    checks = tuple(guards)
 
-    def upgrade(request: Any) -> Response:
+    def upgrade(request: Request) -> Response:
         error = _handshake_error(request)
         if error is not None:
             raise error
-        call_in_loop = getattr(app, "_ws_call_in_loop", None) or _reactor_call_in_loop()
-        ctx = _Handover(app, request, subprotocols, runner, call_in_loop)
+        ctx = _Handover(app, request, subprotocols, runner, app.threads.call_in_loop)
         resp = Response(b"", 101)
         resp.streamer = TakeoverStreamer(resource, factory, ctx)
         return resp
 
-    if not guards:
+    if not checks:
         return upgrade
 
-    def endpoint(request: Any) -> Any:
-        pending = run_guards(guards, request)
+    def endpoint(request: Request) -> Response | Deferred[Response]:
+        pending = run_guards(checks, request)
         if pending is None:
             return upgrade(request)
         return pending.addCallback(lambda _: upgrade(request))
 
     return endpoint
+
+
+def close_all(app: AppView | None = None, code: int = 1001, reason: str = "server shutting down") -> int:
+    """Close every open WebSocket (of ``app`` if given), e.g. on graceful shutdown (1001)."""
+    count = 0
+    for conn in list(live_connections):
+        if app is None or conn.cello_app is app:
+            conn.cello_close(code, reason)
+            count += 1
+    return count

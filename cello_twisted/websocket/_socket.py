@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, succeed
 
@@ -13,7 +13,12 @@ from .. import _json
 from .._class_or_instance import ClassOrInstance
 from ..errors import WebSocketClosed
 
-__all__ = ["WebSocket", "WebSocketMessage", "websocket_endpoint", "close_all"]
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IReactorTime
+
+    from ..request import Request
+
+__all__ = ["WebSocket", "WebSocketMessage"]
 
 MESSAGE_TYPES = ("text", "binary", "ping", "pong", "close")
 _END = object()
@@ -84,7 +89,8 @@ class WebSocketMessage:
     @property
     def payload(self) -> str | bytes:
         """``text`` for text messages, ``data`` otherwise."""
-        return self._text if self.msg_type == "text" else self.data
+        text = self._text
+        return text if self.msg_type == "text" and text is not None else self.data
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, WebSocketMessage):
@@ -108,21 +114,21 @@ class WebSocket:
     """
 
     def __init__(
-        self, conn: Any, request: Any, subprotocol: str | None, call_in_loop: Callable[..., Any]
+        self, conn: Any, request: Request, subprotocol: str | None, call_in_loop: Callable[..., Any]
     ) -> None:
         self._conn = conn
         self.request = request
-        self.params: dict[str, str] = dict(getattr(request, "params", None) or {})
+        self.params: dict[str, str] = dict(request.params)
         self.subprotocol = subprotocol
         self.close_code: int | None = None
         self.close_reason = ""
         self._closed = False
-        self._call_in_loop = call_in_loop
+        self.call_in_loop = call_in_loop
         self._loop_thread = threading.get_ident()
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._waiters: list[Deferred] = []
+        self._waiters: list[Deferred[Any]] = []
         self._ended = False
-        self._clock = getattr(getattr(request, "app", None), "clock", None)
+        self._clock: IReactorTime | None = request.app.clock
 
     @property
     def connected(self) -> bool:
@@ -133,29 +139,29 @@ class WebSocket:
     def _in_loop(self) -> bool:
         return threading.get_ident() == self._loop_thread
 
-    def _dispatch(self, fn: Callable[..., Any], *args: Any) -> Deferred:
+    def _dispatch(self, fn: Callable[..., Any], *args: Any) -> Deferred[Any]:
         if self._closed:
             raise WebSocketClosed("the WebSocket is closed")
         if self._in_loop():
             fn(*args)
         else:
-            self._call_in_loop(fn, *args)
+            self.call_in_loop(fn, *args)
         return succeed(None)
 
-    def send_text(self, text: str) -> Deferred:
+    def send_text(self, text: str) -> Deferred[Any]:
         if not isinstance(text, str):
             raise TypeError("send_text() takes a str")
         return self._dispatch(self._conn.cello_send, text.encode("utf-8"), False)
 
-    def send_binary(self, data: bytes) -> Deferred:
+    def send_binary(self, data: bytes) -> Deferred[Any]:
         return self._dispatch(self._conn.cello_send, bytes(data), True)
 
     send_bytes = send_binary
 
-    def send_json(self, obj: Any) -> Deferred:
+    def send_json(self, obj: Any) -> Deferred[Any]:
         return self._dispatch(self._conn.cello_send, _json.dumpb(obj), False)
 
-    def send(self, message: str | bytes | WebSocketMessage) -> Deferred:
+    def send(self, message: str | bytes | WebSocketMessage) -> Deferred[Any]:
         if isinstance(message, str):
             return self.send_text(message)
         if isinstance(message, (bytes, bytearray, memoryview)):
@@ -171,7 +177,7 @@ class WebSocket:
             return self._dispatch(self._conn.cello_control, kind, message.data)
         raise TypeError(f"cannot send {type(message).__name__} over a WebSocket")
 
-    def close(self, code: int = 1000, reason: str = "") -> Deferred:
+    def close(self, code: int = 1000, reason: str = "") -> Deferred[Any]:
         """Start the closing handshake; closing twice is harmless."""
         _check_close_code(code)
         if self._closed:
@@ -182,7 +188,7 @@ class WebSocket:
         if self._in_loop():
             self._conn.cello_close(code, reason)
         else:
-            self._call_in_loop(self._conn.cello_close, code, reason)
+            self.call_in_loop(self._conn.cello_close, code, reason)
         return succeed(None)
 
     # -- receiving -------------------------------------------------------------------
@@ -200,11 +206,11 @@ class WebSocket:
             return None
         return item
 
-    def _recv_deferred(self, timeout: float | None) -> Deferred:
+    def _recv_deferred(self, timeout: float | None) -> Deferred[Any]:
         try:
             item = self._inbox.get_nowait()
         except queue.Empty:
-            d: Deferred = Deferred(
+            d: Deferred[Any] = Deferred(
                 lambda d: self._waiters.remove(d) if d in self._waiters else None
             )
             self._waiters.append(d)
@@ -241,17 +247,28 @@ class WebSocket:
             msg = await msg
         if msg is None or msg.msg_type == "close":
             raise StopAsyncIteration
-        return msg
+        message: WebSocketMessage = msg
+        return message
 
     # -- fed by the protocol on the reactor thread --------------------------------------
 
-    def _deliver(self, msg: Any) -> None:
+    def deliver(self, msg: Any) -> None:
+        """Called by the server protocol: a message (or the end marker) arrived."""
         if self._waiters:
             self._waiters.pop(0).callback(None if msg is _END else msg)
         else:
             self._inbox.put(msg)
 
-    def _peer_closed(self, code: int, reason: str) -> None:
+    def mark_closed(self, code: int, reason: str) -> bool:
+        """Called by the server protocol as it starts closing: record the code; False if already closed."""
+        if self._closed:
+            return False
+        self._closed = True
+        self.close_code, self.close_reason = code, reason
+        return True
+
+    def peer_closed(self, code: int, reason: str) -> None:
+        """Called by the server protocol: the connection closed (code 1006 if not cleanly)."""
         if self._ended:
             return
         self._ended = True
@@ -259,13 +276,13 @@ class WebSocket:
             self._closed = True
             self.close_code = code
             self.close_reason = reason
-        self._deliver(WebSocketMessage("close", b"", code, reason))
-        self._deliver(_END)
+        self.deliver(WebSocketMessage("close", b"", code, reason))
+        self.deliver(_END)
         while self._waiters:
             self._waiters.pop(0).callback(None)
 
     def __repr__(self) -> str:
-        path = getattr(self.request, "path", "?")
+        path = self.request.path
         return f"<WebSocket {path} {'open' if self.connected else f'closed {self.close_code}'}>"
 
 
@@ -289,22 +306,3 @@ def _payload_of(msg: Any) -> Any:
 
 def _recv_timed_out(result: Any, timeout: float) -> Any:
     raise TimeoutError(f"no WebSocket message within {timeout} s")
-
-
-def websocket_endpoint(route: Any, guards: Any, app: Any) -> Callable[[Any], Any]:
-    """The innermost link of a WebSocket route: guards, handshake checks, then the takeover."""
-    from ._server import make_endpoint
-
-    return make_endpoint(route, guards, app)
-
-
-def close_all(app: Any = None, code: int = 1001, reason: str = "server shutting down") -> int:
-    """Close every open WebSocket (of ``app`` if given), e.g. on graceful shutdown (1001)."""
-    from ._server import live_connections
-
-    count = 0
-    for conn in list(live_connections):
-        if app is None or conn.cello_app is app:
-            conn.cello_close(code, reason)
-            count += 1
-    return count

@@ -9,10 +9,14 @@ import signal
 import threading
 import time
 
+import pytest
 from twisted.trial.unittest import SynchronousTestCase
 
-from ._helpers import PYTHON, alive, get, spawn, tempdir, wait_until, write_app
+from tests._support.processes import PYTHON, alive, get, spawn, tempdir, wait_until, write_app
+
 from .test_run import _wait_connected
+
+pytestmark = pytest.mark.live  # starts processes or opens real sockets
 
 
 class ClusterTests(SynchronousTestCase):

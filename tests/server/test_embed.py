@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import treq
 from twisted.internet import defer, reactor
 from twisted.internet.error import CannotListenError
@@ -27,6 +28,7 @@ def make_app(events: list[str]) -> App:
 class ListenTests(TestCase):
     timeout = 10
 
+    @pytest.mark.live
     @defer.inlineCallbacks
     def test_listen_serves_and_runs_startup_once(self):
         """§2.22 r3: startup hooks run once (first call), then the port serves real requests."""
@@ -42,6 +44,7 @@ class ListenTests(TestCase):
             self.assertEqual(response.code, 200)
             self.assertEqual((yield response.json()), {"id": "7"})
 
+    @pytest.mark.live
     @defer.inlineCallbacks
     def test_listen_error_fails_the_deferred(self):
         """§2.22 r3: a listen error fails the Deferred (address in use)."""

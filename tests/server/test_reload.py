@@ -7,11 +7,11 @@ import os
 import signal
 import time
 
+import pytest
 from twisted.trial.unittest import SynchronousTestCase
 
 from cello_twisted.server.reload import snapshot
-
-from ._helpers import PYTHON, get, spawn, tempdir, wait_until, write_app
+from tests._support.processes import PYTHON, get, spawn, tempdir, wait_until, write_app
 
 
 class SnapshotTests(SynchronousTestCase):
@@ -27,14 +27,15 @@ class SnapshotTests(SynchronousTestCase):
         self.assertEqual(names, ["a.py", os.path.join("pkg", "b.py")])
 
 
+@pytest.mark.live
 class ReloadProcessTests(SynchronousTestCase):
     def test_restart_on_change_and_wait_after_crash(self) -> None:
         """§2.20 r12: a change restarts the child (new pid); a broken edit waits for the next change; SIGTERM → 0."""
-        from ._helpers import APP_SOURCE
+        from tests._support.processes import APP_SOURCE
 
         d = tempdir(self)
         path = write_app(d)
-        port = str(__import__("tests.server._helpers", fromlist=["free_port"]).free_port())
+        port = str(__import__("tests._support.processes", fromlist=["free_port"]).free_port())
         child = spawn(self, [PYTHON, path, "--port", port, "--reload", "--no-logs"], d)
         child.wait_for("serving on")
         first = json.loads(get(int(port), "/")[1])["pid"]

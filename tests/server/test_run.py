@@ -8,9 +8,12 @@ import signal
 import threading
 import time
 
+import pytest
 from twisted.trial.unittest import SynchronousTestCase
 
-from ._helpers import PYTHON, get, spawn, tempdir, write_app
+from tests._support.processes import PYTHON, get, spawn, tempdir, write_app
+
+pytestmark = pytest.mark.live  # starts processes or opens real sockets
 
 
 class RunProcessTests(SynchronousTestCase):
@@ -160,7 +163,7 @@ class RunProcessTests(SynchronousTestCase):
 
 def _wait_connected(port: int) -> bool:
     """True once the server holds an established connection on ``port`` (read from /proc)."""
-    from ._helpers import wait_until
+    from tests._support.processes import wait_until
 
     def established() -> bool:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 
+import pytest
 from twisted.internet import defer, reactor, threads
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.trial.unittest import TestCase
@@ -15,6 +16,7 @@ from cello_twisted.server._service import CelloServer, build_site
 class StopTests(TestCase):
     timeout = 10
 
+    @pytest.mark.live
     @defer.inlineCallbacks
     def test_queued_connection_is_served_on_stop(self):
         """§2.20 r8: a connection already in the kernel queue when the stop begins still gets its answer."""

@@ -9,13 +9,14 @@ import socket
 import ssl
 import warnings
 
+import pytest
 from twisted.trial.unittest import SynchronousTestCase
 
 from cello_twisted import TlsConfig
 from cello_twisted.server._tls import TlsError, certificate_options, resolve_http2
+from tests._support.processes import PYTHON, spawn, tempdir, write_app
 
 from ._certs import make_cert
-from ._helpers import PYTHON, spawn, tempdir, write_app
 
 
 def client_context(cert_path: str, version: ssl.TLSVersion | None = None, alpn: list[str] | None = None) -> ssl.SSLContext:
@@ -74,6 +75,7 @@ def h2_get(port: int, cert_path: str, path: str) -> tuple[str | None, int, bytes
             return alpn, status, body
 
 
+@pytest.mark.live
 class TlsServerTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.dir = tempdir(self)

@@ -9,17 +9,27 @@ import signal
 import subprocess
 import sys
 
+import pytest
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
 from cello_twisted import App
 from cello_twisted.server import tap
-
-from ._helpers import PYTHON, TWISTD, alive, get, spawn, tempdir, wait_until, write_app
+from tests._support.processes import (
+    PYTHON,
+    TWISTD,
+    alive,
+    get,
+    spawn,
+    tempdir,
+    wait_until,
+    write_app,
+)
 
 _PORT = r"serving on IPv4Address\(type='TCP', host='127\.0\.0\.1', port=(\d+)\)"
 
 
+@pytest.mark.live
 class TwistdProcessTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.dir = tempdir(self)
@@ -50,7 +60,7 @@ class TwistdProcessTests(SynchronousTestCase):
 
     def test_workers_cluster(self) -> None:
         """§2.21 r5: --workers 2 runs the cluster for a tcp: endpoint; workers get no pidfile clash."""
-        from ._helpers import free_port
+        from tests._support.processes import free_port
 
         port = free_port()
         child = self.twistd("--app", "app.py", "--listen", f"tcp:{port}:interface=127.0.0.1", "--workers", "2")
@@ -149,6 +159,7 @@ class OptionsTests(SynchronousTestCase):
         argv = tap.worker_argv(["/bin/twistd", "--pidfile", "x.pid", "cello", "--app", "a.py"])
         self.assertEqual(argv, ["/bin/twistd", "--pidfile", "x.pid", "--nodaemon", "--pidfile=", "cello", "--app", "a.py"])
 
+    @pytest.mark.live
     def test_plugin_module_is_lazy(self) -> None:
         """§2.21 r1: the plugin is found by twistd and its module imports no reactor."""
         code = ("import sys; from twisted.plugin import getPlugins; from twisted.application.service import IServiceMaker; "

@@ -1,0 +1,1 @@
+"""Tests for cello_twisted/middleware/: the chain and one module per middleware."""

@@ -1,0 +1,1 @@
+"""Tests for cello_twisted/routing/: registration, path patterns, constraints, method dispatch."""

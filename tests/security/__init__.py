@@ -1,1 +1,0 @@
-"""Security tests: JWT, guards, sessions, CSRF, security headers, short-secret policy."""

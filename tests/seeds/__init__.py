@@ -1,0 +1,1 @@
+"""The user-facing seed documents' examples, run as written."""

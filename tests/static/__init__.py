@@ -1,0 +1,1 @@
+"""Tests for cello_twisted/static/: static file mounts and file responses."""

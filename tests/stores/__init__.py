@@ -1,0 +1,1 @@
+"""Tests for cello_twisted/stores/: memory stores, and Redis stores against a real redis-server."""

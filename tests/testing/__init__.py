@@ -1,0 +1,1 @@
+"""Tests for cello_twisted/testing/: the in-memory test client."""

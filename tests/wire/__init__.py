@@ -1,0 +1,1 @@
+"""Tests for cello_twisted/wire/: writing headers and bodies to Twisted's response side."""
