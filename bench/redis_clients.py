@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "redis"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "stores"))
 
 from twisted.internet import defer, reactor  # noqa: E402
 from twisted.internet.threads import deferToThread, deferToThreadPool  # noqa: E402
@@ -74,7 +74,7 @@ def redis_py_call(client: Any) -> Any:
 
 
 async def main(opts: argparse.Namespace) -> None:
-    import _server  # tests/redis/_server.py: a throw-away redis-server
+    import _redis_server as _server  # tests/stores/_redis_server.py: a throw-away redis-server
 
     server = _server.RedisServer()
     host, port = "127.0.0.1", server.port
