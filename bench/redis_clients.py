@@ -148,6 +148,10 @@ async def main(opts: argparse.Namespace) -> None:
             ("RedisRateLimitStore.hit (native)", store_hit),
             ("MemoryRateLimitStore.hit", memory_hit),
         ]
+        try:
+            import txredisapi  # noqa: F401 - optional: pip install txredisapi to compare it
+        except ImportError:
+            clients = [c for c in clients if c[1] is not txredis]
         for name, call in clients:
             if opts.only and opts.only not in name:
                 continue
