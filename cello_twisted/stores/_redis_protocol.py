@@ -1,0 +1,132 @@
+"""One Redis connection on the reactor: commands pipelined in order, replies parsed by hiredis.
+
+No thread and no per-command timer: Redis answers commands in the order sent, so each
+reply fires the oldest waiting Deferred[Any], and one watchdog per connection drops the
+connection when the oldest command has waited longer than the timeout (every waiter
+then fails with RedisConnectionError).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import hiredis
+from twisted.internet.defer import Deferred, fail
+from twisted.internet.protocol import Protocol
+from twisted.python.failure import Failure
+
+
+class RedisReplyError(Exception):
+    """An error reply from Redis (``-ERR ...``, ``-MOVED ...``, ``-NOSCRIPT ...``)."""
+
+    @property
+    def code(self) -> str:
+        text = str(self)
+        return text.split(" ", 1)[0] if text else ""
+
+
+class RedisConnectionError(ConnectionError):
+    """No answer from Redis: connection refused, lost, or the reply overdue."""
+
+
+class RedisProtocol(Protocol):
+    """Pipelined commands; in subscriber mode every reply goes to ``on_push`` instead."""
+
+    transport: Any = None
+
+    def __init__(self, clock: Any, timeout: float) -> None:
+        self._clock = clock
+        self._timeout = timeout
+        self._reader = hiredis.Reader(replyError=RedisReplyError)
+        self._pending: deque[tuple[Deferred[Any], float]] = deque()
+        self._watch: Any = None
+        self._overdue = False
+        self.connected_ = False
+        self.on_push: Callable[[Any], None] | None = None
+        self.on_lost: Callable[[RedisProtocol], None] | None = None
+        self.made: Deferred[Any] = Deferred()
+
+    def connectionMade(self) -> None:
+        self.connected_ = True
+        made, self.made = self.made, Deferred()
+        made.callback(self)
+
+    def execute(self, args: Sequence[Any]) -> Deferred[Any]:
+        """Send one command; a Deferred firing with its reply (errback RedisReplyError)."""
+        if not self.connected_:
+            return fail(RedisConnectionError("connection closed"))
+        d: Deferred[Any] = Deferred()
+        self._pending.append((d, self._clock.seconds() + self._timeout))
+        self.transport.write(hiredis.pack_command(tuple(args)))
+        if self._watch is None:
+            self._watch = self._clock.callLater(self._timeout, self._check)
+        return d
+
+    def send(self, args: Sequence[Any]) -> None:
+        """Send a command whose answer arrives through ``on_push`` (subscriber mode)."""
+        if self.connected_:
+            self.transport.write(hiredis.pack_command(tuple(args)))
+
+    def _check(self) -> None:
+        self._watch = None
+        if not self._pending:
+            return
+        now = self._clock.seconds()
+        deadline = self._pending[0][1]
+        if now >= deadline:
+            self._overdue = True
+            self.transport.abortConnection()
+            return
+        self._watch = self._clock.callLater(deadline - now, self._check)
+
+    def dataReceived(self, data: bytes) -> None:
+        reader = self._reader
+        reader.feed(data)
+        pending = self._pending
+        while True:
+            try:
+                reply = reader.gets()
+            except hiredis.ProtocolError:
+                self.transport.abortConnection()
+                return
+            if reply is False:
+                return
+            if self.on_push is not None and not pending:
+                self.on_push(reply)
+                continue
+            if not pending:  # an answer nobody asked for: the stream is out of step
+                self.transport.abortConnection()
+                return
+            d = pending.popleft()[0]
+            if type(reply) is RedisReplyError:
+                d.errback(Failure(reply))
+            else:
+                d.callback(reply)
+
+    def drop(self) -> None:
+        """Close at once (every waiter fails); used on READONLY, timeouts and close()."""
+        if self.transport is not None and self.connected_:
+            self.transport.abortConnection()
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        self.connected_ = False
+        if self._watch is not None and self._watch.active():
+            self._watch.cancel()
+        self._watch = None
+        why = "no reply in time" if self._overdue else _why(reason)
+        pending, self._pending = self._pending, deque()
+        for d, _ in pending:
+            d.errback(Failure(RedisConnectionError(why)))
+        if self.on_lost is not None:
+            self.on_lost(self)
+
+
+def _why(reason: Failure | None) -> str:
+    """``connection lost``, with the cause when it is more than a plain close (e.g. TLS)."""
+    from twisted.internet.error import ConnectionDone, ConnectionLost
+
+    if reason is None or reason.check(ConnectionDone, ConnectionLost):
+        return "connection lost"
+    return f"connection lost: {type(reason.value).__name__}: {reason.getErrorMessage()}"[:200]
