@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from twisted.internet.defer import Deferred, fail
+from twisted.internet.defer import CancelledError, Deferred, fail
 from twisted.internet.defer import TimeoutError as DeferredTimeout
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -195,6 +195,10 @@ class RedisBackend:
 
     def _native_failed(self, failure: Failure, key: Any, rerun: Any) -> Any:
         error = failure.value
+        if isinstance(error, CancelledError):
+            # The caller gave up (client disconnected, handler timeout): Redis did nothing
+            # wrong, so no back-off and no 503s for the requests that follow.
+            return failure
         if isinstance(error, RedisReplyError):
             code = error.code
             if code == "NOSCRIPT" and rerun is not None:  # first use on this server: send it

@@ -4,6 +4,12 @@ No thread and no per-command timer: Redis answers commands in the order sent, so
 reply fires the oldest waiting Deferred[Any], and one watchdog per connection drops the
 connection when the oldest command has waited longer than the timeout (every waiter
 then fails with RedisConnectionError).
+
+Twisted runs timed calls before reading sockets in each reactor iteration, so a busy
+reactor can reach the deadline with the reply already waiting in the socket. An overdue
+reply is therefore given one more I/O pass (``callLater(0)`` runs after it) and the
+connection is dropped only if that pass read nothing: a late reply that is merely
+unread is not an outage, a silent server still fails within the timeout.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ class RedisProtocol(Protocol):
         self._pending: deque[tuple[Deferred[Any], float]] = deque()
         self._watch: Any = None
         self._overdue = False
+        self._replies = 0  # replies read so far: progress seen by the watchdog
+        self._mark: int | None = None  # ``_replies`` when the oldest was first seen overdue
         self.connected_ = False
         self.on_push: Callable[[Any], None] | None = None
         self.on_lost: Callable[[RedisProtocol], None] | None = None
@@ -72,14 +80,21 @@ class RedisProtocol(Protocol):
     def _check(self) -> None:
         self._watch = None
         if not self._pending:
+            self._mark = None
             return
         now = self._clock.seconds()
         deadline = self._pending[0][1]
-        if now >= deadline:
-            self._overdue = True
-            self.transport.abortConnection()
+        if now < deadline:
+            self._mark = None
+            self._watch = self._clock.callLater(deadline - now, self._check)
             return
-        self._watch = self._clock.callLater(deadline - now, self._check)
+        if self._mark != self._replies:
+            # Overdue, but replies may be unread in the socket: look again after one I/O pass.
+            self._mark = self._replies
+            self._watch = self._clock.callLater(0, self._check)
+            return
+        self._overdue = True
+        self.transport.abortConnection()
 
     def dataReceived(self, data: bytes) -> None:
         reader = self._reader
@@ -99,6 +114,7 @@ class RedisProtocol(Protocol):
             if not pending:  # an answer nobody asked for: the stream is out of step
                 self.transport.abortConnection()
                 return
+            self._replies += 1
             d = pending.popleft()[0]
             if type(reply) is RedisReplyError:
                 d.errback(Failure(reply))
