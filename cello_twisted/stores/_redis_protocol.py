@@ -6,10 +6,12 @@ connection when the oldest command has waited longer than the timeout (every wai
 then fails with RedisConnectionError).
 
 Twisted runs timed calls before reading sockets in each reactor iteration, so a busy
-reactor can reach the deadline with the reply already waiting in the socket. An overdue
-reply is therefore given one more I/O pass (``callLater(0)`` runs after it) and the
-connection is dropped only if that pass read nothing: a late reply that is merely
-unread is not an outage, a silent server still fails within the timeout.
+reactor can reach the deadline with the reply already waiting in the socket (or with the
+command still unsent in the transport's buffer). An overdue command therefore gets a
+short grace (a tenth of the timeout, at most 0.1 s, and at least one I/O pass) and the
+connection is dropped only if no reply at all was read during it: a reply that is merely
+unread is not an outage, a silent server still fails within ``timeout`` plus the grace.
+A server that keeps answering, but too slowly, fails a command at twice the timeout.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import hiredis
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
+
+_GRACE_MAX = 0.1  # seconds: the longest extra wait for a reply already overdue
 
 
 class RedisReplyError(Exception):
@@ -45,12 +49,13 @@ class RedisProtocol(Protocol):
     def __init__(self, clock: Any, timeout: float) -> None:
         self._clock = clock
         self._timeout = timeout
+        self._grace = min(timeout / 10, _GRACE_MAX)
         self._reader = hiredis.Reader(replyError=RedisReplyError)
         self._pending: deque[tuple[Deferred[Any], float]] = deque()
         self._watch: Any = None
         self._overdue = False
         self._replies = 0  # replies read so far: progress seen by the watchdog
-        self._mark: int | None = None  # ``_replies`` when the oldest was first seen overdue
+        self._mark: int | None = None  # ``_replies`` when the grace for an overdue command began
         self.connected_ = False
         self.on_push: Callable[[Any], None] | None = None
         self.on_lost: Callable[[RedisProtocol], None] | None = None
@@ -88,10 +93,11 @@ class RedisProtocol(Protocol):
             self._mark = None
             self._watch = self._clock.callLater(deadline - now, self._check)
             return
-        if self._mark != self._replies:
-            # Overdue, but replies may be unread in the socket: look again after one I/O pass.
+        if self._mark != self._replies and now < deadline + self._timeout:
+            # Overdue, but replies may be unread in the socket: look again after the grace
+            # (a timed call scheduled now runs only after the reactor has read its sockets).
             self._mark = self._replies
-            self._watch = self._clock.callLater(0, self._check)
+            self._watch = self._clock.callLater(self._grace, self._check)
             return
         self._overdue = True
         self.transport.abortConnection()
