@@ -24,14 +24,27 @@ _log = Logger(namespace="cello_twisted.errors")
 
 def internal_error(request: Request, exc: BaseException, debug: bool) -> Response:
     """The 500 response (SPEC §2.24 r3); always logs the traceback."""
-    _log.failure(
-        "Unhandled {exc_type} in {method} {path}",
-        exc_type=type(exc).__name__,
-        method=request.method,
-        path=request.path,
-        failure=_failure_for(exc),
-    )
+    request_id = request.id
+    if request_id is None:
+        _log.failure(
+            "Unhandled {exc_type} in {method} {path}",
+            exc_type=type(exc).__name__,
+            method=request.method,
+            path=request.path,
+            failure=_failure_for(exc),
+        )
+    else:  # SPEC_OPERATIONS §5 r3: the log text names the request
+        _log.failure(
+            "Unhandled {exc_type} in {method} {path} request_id={request_id}",
+            exc_type=type(exc).__name__,
+            method=request.method,
+            path=request.path,
+            request_id=request_id,
+            failure=_failure_for(exc),
+        )
     body: dict[str, Any] = {"error": "Internal Server Error", "status": 500}
+    if request_id is not None:
+        body["request_id"] = request_id
     if debug:
         body["exception"] = type(exc).__name__
         body["detail"] = str(exc)
@@ -47,7 +60,7 @@ def _failure_for(exc: BaseException) -> Failure:
 
 def http_error_response(request: Request, exc: HTTPError) -> Response:
     """Standard body plus WWW-Authenticate on 401s (SPEC §2.10 r17)."""
-    resp = error_response(exc)
+    resp = error_response(exc, request.id)
     if exc.status == 401 and "www-authenticate" not in resp.headers:
         realm = request.state.get("jwt_realm", "api")
         value = f'Bearer realm="{realm}"'

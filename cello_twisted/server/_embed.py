@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def listen(app: ServedApp, endpoint: IStreamServerEndpoint | str, reactor: Any = None) -> Deferred[IListeningPort]:
-    """Startup hooks once (first call), then listen; shutdown hooks once before reactor shutdown."""
+    """Startup hooks and lifespan once (first call), then listen; lifespan exit and shutdown hooks once before reactor shutdown."""
     if reactor is None:
         from twisted.internet import reactor as default_reactor
 
@@ -27,8 +27,8 @@ def listen(app: ServedApp, endpoint: IStreamServerEndpoint | str, reactor: Any =
     lifecycle = app.lifecycle
     if not lifecycle.shutdown_registered:
         lifecycle.shutdown_registered = True
-        reactor.addSystemEventTrigger("before", "shutdown", lifecycle.run_hooks, "shutdown")
-    startup = lifecycle.startup_once()
+        reactor.addSystemEventTrigger("before", "shutdown", lifecycle.end)  # lifespan exit, shutdown hooks
+    startup = lifecycle.startup_once(app)
 
     def listen_now(_: object) -> Deferred[IListeningPort]:
         lifecycle.started = True

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import partial
 from typing import Any
 
 from twisted.application import service
 from twisted.logger import Logger
 from twisted.python import usage
 
-from ._config import ENVS
+from ._config import ENVS, LOG_FORMATS
 from ._twistd_endpoints import EndpointError, parse_listen
 
 _log = Logger(namespace="cello_twisted.server")
@@ -37,6 +38,7 @@ class Options(usage.Options):
         ["workers", None, 1, "Worker processes sharing the listening sockets (tcp:/ssl: only).", _workers],
         ["env", None, "production", "development or production."],
         ["graceful-timeout", None, 30.0, "Seconds in-flight requests get to finish on stop.", float],
+        ["log-format", None, "text", "text (twistd's lines) or json (one JSON object per line)."],
     ]
     optFlags = [
         ["debug", None, "Debug behaviour (and access logs)."],
@@ -60,6 +62,14 @@ class Options(usage.Options):
             raise usage.UsageError(f"--env must be one of {', '.join(ENVS)}")
         if self["graceful-timeout"] < 0:
             raise usage.UsageError("--graceful-timeout must be >= 0")
+        if self["log-format"] not in LOG_FORMATS:
+            raise usage.UsageError(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
+        parent = getattr(self, "parent", None)
+        if self["log-format"] == "json" and parent is not None and not parent.get("logger"):
+            from ._logging import twistd_observer_factory
+
+            # twistd builds its log observer from --logger: hand it the JSON-lines one.
+            parent["logger"] = twistd_observer_factory("json", parent.get("logfile") or "", bool(parent.get("nodaemon")))
         try:
             specs = [parse_listen(d) for d in (self["listen"] or [DEFAULT_LISTEN])]
         except EndpointError as e:
@@ -164,19 +174,34 @@ class ClusterService(service.Service):
         from twisted.internet import reactor
 
         from ._cluster import ClusterParent
+        from ._lifecycle import cluster_environ, worker_exited
         from ._runner import cluster_warnings
 
         super().startService()
         for message in cluster_warnings(self.app):
             _log.warn("cluster mode: {message}", message=message)
-        self.parent = ClusterParent(reactor, self.sockets, self.workers, self.graceful_timeout, worker_argv())
+        lifecycle = self.app.lifecycle
+        self.parent = ClusterParent(
+            reactor,
+            self.sockets,
+            self.workers,
+            self.graceful_timeout + lifecycle.drain_delay,  # workers keep serving drain_delay s first
+            worker_argv(),
+            environ=cluster_environ(lifecycle),
+            on_exit=partial(worker_exited, lifecycle),
+        )
         for sock, spec in zip(self.sockets, self.specs, strict=True):
             _log.info("cello_twisted cluster listening on {kind}:{port}", kind=spec.kind, port=sock.getsockname()[1])
         reactor.callWhenRunning(self.parent.start)
 
     def stopService(self) -> Any:
+        from ._lifecycle import parent_stopped
+
         super().stopService()
-        return self.parent.stop() if self.parent is not None else None
+        if self.parent is None:
+            return None
+        lifecycle = self.app.lifecycle
+        return self.parent.stop().addBoth(lambda _: parent_stopped(lifecycle))
 
 
 def worker_argv(argv: list[str] | None = None) -> list[str]:

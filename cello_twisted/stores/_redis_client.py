@@ -11,6 +11,7 @@ from twisted.internet.defer import Deferred, fail
 from twisted.internet.defer import TimeoutError as DeferredTimeout
 from twisted.logger import Logger
 
+from .._signals import store_failed
 from ..errors import HTTPError
 
 DEFAULT_URL = "redis://localhost:6379/0"
@@ -98,6 +99,7 @@ class RedisBackend:
     # -- outage bookkeeping (called from worker threads and the reactor) -------------------
 
     def _failed(self, reason: str) -> SharedStoreUnavailable:
+        store_failed(self.owner)  # cello_shared_store_errors_total{store}, when metrics are on
         with self._lock:
             first = self._backoff == 0.0
             self._backoff = _BACKOFF_FIRST if first else min(self._backoff * 2, _BACKOFF_MAX)
@@ -140,6 +142,7 @@ class RedisBackend:
         Outages raise (or fail with) SharedStoreUnavailable, a 503 HTTPError.
         """
         if not self.available():
+            store_failed(self.owner)
             error = SharedStoreUnavailable(self.owner, "backing off after a failure")
             return _raise_or_fail(error, self._reactor_running())
         if not self._reactor_running():

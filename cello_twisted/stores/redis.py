@@ -54,6 +54,14 @@ class _RedisStore:
         """Drop pooled connections (they reopen on the next call)."""
         self.backend.close()
 
+    def health_check(self) -> Any:
+        """``PING`` bounded by the store's timeout; usable as a readiness check (SPEC_OPERATIONS §6 r4).
+
+        A Deferred (or True without a running reactor); fails with SharedStoreUnavailable
+        when Redis does not answer.
+        """
+        return self.backend.call(self.client.ping)
+
     def __repr__(self) -> str:
         from ._redis_client import safe_url
 
