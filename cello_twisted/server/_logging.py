@@ -11,7 +11,6 @@ the formatted message, for collectors that show a line.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import IO, Any
 
 from twisted.logger import (
@@ -71,17 +70,22 @@ def start_logging(log_format: str = "text", stream: IO[str] | None = None) -> No
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
 
-def twistd_observer_factory(log_format: str, logfile: str, nodaemon: bool) -> Callable[[], Any]:
-    """A ``--logger`` factory for twistd honouring ``--logfile`` (stdout under ``-n``)."""
+# Where twistd's JSON observer writes: (--logfile, --nodaemon), set when the options are parsed.
+twistd_target: list[tuple[str, bool]] = []
 
-    def make() -> Any:
-        target = logfile or ("-" if nodaemon else "twistd.log")
-        if target == "-":
-            stream: IO[str] = sys.stdout
-        else:
-            from twisted.python.logfile import LogFile
 
-            stream = LogFile.fromFullPath(target)
-        return observer_for(log_format, stream)
+def twistd_json_observer() -> Any:
+    """The ``--logger`` factory twistd imports by name for ``--log-format json``.
 
-    return make
+    Honours ``--logfile`` (``-`` is stdout); without it, stdout under ``-n`` and
+    ``twistd.log`` otherwise, like twistd's own observer.
+    """
+    logfile, nodaemon = twistd_target[-1] if twistd_target else ("", True)
+    target = logfile or ("-" if nodaemon else "twistd.log")
+    if target == "-":
+        stream: IO[str] = sys.stdout
+    else:
+        from twisted.python.logfile import LogFile
+
+        stream = LogFile.fromFullPath(target)
+    return observer_for("json", stream)

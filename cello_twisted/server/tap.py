@@ -66,10 +66,11 @@ class Options(usage.Options):
             raise usage.UsageError(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
         parent = getattr(self, "parent", None)
         if self["log-format"] == "json" and parent is not None and not parent.get("logger"):
-            from ._logging import twistd_observer_factory
+            from ._logging import twistd_target
 
-            # twistd builds its log observer from --logger: hand it the JSON-lines one.
-            parent["logger"] = twistd_observer_factory("json", parent.get("logfile") or "", bool(parent.get("nodaemon")))
+            # twistd builds its log observer from --logger (a name it imports): the JSON-lines one.
+            twistd_target.append((parent.get("logfile") or "", bool(parent.get("nodaemon"))))
+            parent["logger"] = "cello_twisted.server._logging.twistd_json_observer"
         try:
             specs = [parse_listen(d) for d in (self["listen"] or [DEFAULT_LISTEN])]
         except EndpointError as e:
