@@ -13,7 +13,15 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.trial.unittest import SynchronousTestCase
 
-from cello_twisted import App, Blueprint, CsrfConfig, JwtConfig, RateLimitConfig, SseStream, StaticFilesConfig
+from cello_twisted import (
+    App,
+    Blueprint,
+    CsrfConfig,
+    JwtConfig,
+    RateLimitConfig,
+    SseStream,
+    StaticFilesConfig,
+)
 from cello_twisted.errors import ConfigError
 from cello_twisted.middleware import Csrf
 from cello_twisted.stores import RedisRateLimitStore
