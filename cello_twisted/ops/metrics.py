@@ -1,8 +1,8 @@
 """Prometheus metrics on prometheus-client (SPEC_OPERATIONS §7; extra ``[metrics]``).
 
 The series are created once per registry. The middleware is the outermost link of
-every route's chain; per route template and method it binds its label children on
-the route's first request (``labels()`` is never called per request again), so a
+every route's chain; per route template and method it binds its label children when
+the routes are compiled (``labels()`` is never called per request), so a
 request costs one dict lookup, a gauge inc/dec, one histogram observation and one
 counter increment. Label values are bounded by the route table: the route label is
 the template, ``<unmatched>`` or ``<static>``; unknown methods are ``OTHER``.
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
     from twisted.python.failure import Failure
 
-    from .._types import AppContext, ErrorHandler, Link
+    from .._types import AppContext, ErrorHandler, Link, RouteView, TableView
     from ..request import Request
     from ..server._lifecycle import Lifecycle
 
@@ -181,6 +181,14 @@ class MetricsMiddleware:
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
         self.bound: dict[tuple[str, str], _Bound] = {}
+
+    def applies_to(self, route: RouteView | None, app: TableView) -> bool:
+        """Called per route when routes compile: bind its label children now, not per request."""
+        if route is not None and route.method in METHODS:
+            key = (route.path, route.method)
+            if key not in self.bound:
+                self.bound[key] = _Bound(self.metrics.series, route.path, route.method)
+        return True
 
     def _bind(self, request: Request) -> _Bound:
         method = request.method if request.method in METHODS else "OTHER"

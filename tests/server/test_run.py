@@ -101,7 +101,7 @@ class RunProcessTests(SynchronousTestCase):
         child = self.start("--port", "0")
         port = child.port()
         get(port, "/")
-        child.wait_for(r"GET / \u2192 200 \(\d+\.\dms\)")
+        child.wait_for(r"GET / \u2192 200 \(\d+\.\d{3}ms\) 127\.0\.0\.1$")
         self.assertEqual(child.stop(), 0)
         quiet = self.start("--port", "0", "--no-logs")
         get(quiet.port(), "/")
