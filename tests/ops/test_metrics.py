@@ -312,6 +312,34 @@ class ClusterMetricsTests(SynchronousTestCase):
         self.assertEqual(child.stop(), 0)
         self.assertEqual([d for d in os.listdir(tmp) if d.startswith("cello-metrics-")], [])
 
+    def test_twistd_cluster_sums_workers_and_cleans_up(self) -> None:
+        """r3 under twistd --workers 2: one scrape sums both workers; the parent removes its directory at stop."""
+        import json
+
+        from tests._support.processes import TWISTD, free_port
+
+        workdir = tempdir(self)
+        tmp = tempdir(self)
+        app_path = write_app(workdir, source=CLUSTER_APP)
+        port = free_port()
+        child = spawn(
+            self,
+            [TWISTD, "-n", "--pidfile=", "cello", "--app", app_path, "--listen", f"tcp:{port}:interface=127.0.0.1",
+             "--workers", "2"],
+            workdir,
+            {"TMPDIR": tmp},
+        )  # fmt: skip
+        self.addCleanup(self._kill_workers, child)
+        self.assertTrue(wait_until(lambda: len(re.findall(r"serving on IPv4", child.output)) >= 2, 20), child.output)
+        self.assertEqual(len([d for d in os.listdir(tmp) if d.startswith("cello-metrics-")]), 1)
+        pids = [json.loads(get(port, "/")[1])["pid"] for _ in range(200)]
+        self.assertEqual(len(set(pids)), 2)  # both workers served
+        text = get(port, "/metrics")[1].decode()
+        self.assertEqual(value(text, "cello_requests_total", method="GET", route="/", status="200"), len(pids))
+        child.send(signal.SIGTERM)
+        child.wait(20)
+        self.assertEqual([d for d in os.listdir(tmp) if d.startswith("cello-metrics-")], [])
+
     def _pids(self, child: Any) -> set[int]:
         return {int(m) for m in re.findall(r"worker \d started \(pid (\d+)\)", child.output)}
 

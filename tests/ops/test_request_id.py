@@ -191,3 +191,14 @@ class OffTests(SynchronousTestCase):
         self.assertEqual(missing.json(), {"error": "Not Found", "status": 404, "path": "/missing"})
         self.assertNotIn("request_id", access.events[0])
         self.assertTrue(formatEvent(access.events[0]).endswith("127.0.0.1"))
+
+
+class GeneratorTests(SynchronousTestCase):
+    def test_a_generator_returning_an_invalid_id_is_a_logged_500(self) -> None:
+        """A generator whose value breaks the id rule never reaches a header: a 500, logged with the reason."""
+        client = _app(generator=lambda: "not valid\r\nX-Evil: 1").test_client()
+        resp = client.get("/id")
+        self.assertEqual(resp.status_code, 500)
+        self.assertIsNone(resp.headers.get("X-Evil"))
+        self.assertIsNone(resp.headers.get("X-Request-ID"))
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
