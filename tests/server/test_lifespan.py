@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import threading
-import time
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,7 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from cello_twisted import App
 from cello_twisted.errors import ConfigError
-from tests._support.processes import PYTHON, TWISTD, get, spawn, tempdir, wait_until, write_app
+from tests._support.processes import PYTHON, TWISTD, get, spawn, tempdir, write_app
 
 
 def _recording_app(order: list[str]) -> App:
@@ -151,6 +150,8 @@ def state(request):
 
 @app.get("/slow")
 def slow(request):
+    print("slow request started", flush=True)
+
     def done():
         note("request-done")
         return {"ok": True}
@@ -185,8 +186,8 @@ class ServerLifespanTests(SynchronousTestCase):
         result: list[Any] = []
         thread = threading.Thread(target=lambda: result.append(get(port, "/slow", timeout=10)))
         thread.start()
-        self.assertTrue(wait_until(lambda: len(self.order()) == 2, 5))
-        time.sleep(0.2)  # the slow request is in flight
+        self.assertEqual(self.order(), ["startup", "enter"])
+        child.wait_for("slow request started", 10)  # in flight now (it takes 1 s)
         child.send(signal.SIGTERM)
         thread.join(10)
         self.assertEqual(result[0][0], 200)
