@@ -218,7 +218,7 @@ class MetricsMiddleware:
                 result = call_next(request)
             except Exception as exc:  # noqa: BLE001 - every error becomes a response
                 result = on_error(request, exc)
-            if is_deferred(result):
+            if type(result) is not Response and is_deferred(result):
                 return result.addCallbacks(_observed, _abandoned, (request, b, started), {}, (b,))
             return _observed(result, request, b, started)
 
