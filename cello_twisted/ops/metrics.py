@@ -296,6 +296,8 @@ class Metrics:
             if not values or values != sorted(values):
                 fail(self, "buckets", buckets, "a non-empty increasing sequence of seconds")
             buckets = values
+        if registry is not None and not callable(getattr(registry, "register", None)):
+            fail(self, "registry", registry, "a prometheus_client CollectorRegistry or None")
         self.app = app
         self.path = path
         self.registry = registry if registry is not None else prom.REGISTRY

@@ -216,9 +216,9 @@ class SeriesTests(SynchronousTestCase):
         self.assertEqual(les, {"0.1", "0.5", "+Inf"})
         self.assertEqual(client.head("/metrics").status_code, 200)
         self.assertEqual(app.test_client(client_ip="10.1.1.1").get("/metrics").status_code, 403)
-        for kwargs in ({"path": "metrics"}, {"buckets": [1, 0.5]}, {"buckets": ["x"]}, {"buckets": []}):
+        for kwargs in ({"path": "metrics"}, {"buckets": [1, 0.5]}, {"buckets": ["x"]}, {"buckets": []}, {"registry": "global"}):
             with self.assertRaises(ConfigError):
-                App().enable_metrics(registry=CollectorRegistry(), **kwargs)  # type: ignore[arg-type]
+                App().enable_metrics(**{"registry": CollectorRegistry(), **kwargs})  # type: ignore[arg-type]
 
     def test_missing_extra_names_it(self) -> None:
         """Principles: without prometheus-client, enable_metrics raises ImportError naming the [metrics] extra."""
