@@ -8,6 +8,7 @@ from .app import App
 from .blueprint import Blueprint
 from .errors import (
     BadRequestError,
+    ConfigError,
     ForbiddenError,
     GuardError,
     HTTPError,
@@ -78,5 +79,6 @@ __all__ = [
     "GuardError",
     "ForbiddenError",
     "UnauthorizedError",
+    "ConfigError",
     "__version__",
 ]

@@ -71,7 +71,14 @@ def then(value: Any, fn: Callable[[Any], T | Deferred[T]]) -> T | Deferred[T]:
 def recover(
     failure: Failure, request: Request, on_error: Callable[[Request, BaseException], Any]
 ) -> Any:
-    """Errback turning a failed Deferred into ``on_error``'s response (cancellation passes)."""
+    """Errback turning a failed Deferred into ``on_error``'s response.
+
+    Cancellation passes untouched (a disconnect), unless the handler timeout caused
+    it: then it becomes the timeout's 503 here, so outer middleware decorates it.
+    """
     if failure.check(CancelledError):
-        return failure  # a disconnect: let cancellation propagate untouched
+        timed_out = request.timed_out  # set by middleware/_timeout.py on expiry
+        if timed_out is None:
+            return failure  # a disconnect: let cancellation propagate untouched
+        return on_error(request, timed_out)
     return on_error(request, cast(BaseException, failure.value))  # set for every failed Deferred

@@ -1,4 +1,10 @@
-"""JSON encoding shared by responses, SSE and WebSocket: UTF-8, compact, extended types."""
+"""JSON shared by requests, responses, SSE and WebSocket: UTF-8, compact, extended types.
+
+Output never contains NaN/Infinity (invalid JSON): encoding such a value raises
+ValueError. Input (``loads``) refuses what a hostile client could use to crash or
+confuse a handler (SPEC_OPERATIONS §11 r5): nesting deeper than ``MAX_DEPTH``,
+the tokens NaN/Infinity/-Infinity and strings with unpaired surrogates.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import dataclasses
 import datetime
 import decimal
 import json
+import re
 import uuid
 from typing import Any
 
@@ -22,7 +29,7 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default).encode
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default, allow_nan=False).encode
 
 
 def dumps(data: Any) -> str:
@@ -35,4 +42,54 @@ def dumpb(data: Any) -> bytes:
     return _encode(data).encode("utf-8")
 
 
-loads = json.loads
+MAX_DEPTH = 512
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+class JsonInputError(ValueError):
+    """JSON text that parses but is refused: too deep, NaN/Infinity or a lone surrogate."""
+
+
+def _refuse_constant(token: str) -> Any:
+    raise JsonInputError(f"{token} is not valid JSON")
+
+
+_decode = json.JSONDecoder(parse_constant=_refuse_constant).decode
+
+
+def loads(data: str | bytes | bytearray) -> Any:
+    """Parse JSON input strictly; every refusal is a ``ValueError`` (a 400 for requests).
+
+    Cheap on the usual body: the depth walk runs only when the text holds more than
+    ``MAX_DEPTH`` brackets, the surrogate check only when it holds a ``\\uD8xx``-style escape.
+    """
+    text = data if isinstance(data, str) else bytes(data).decode(json.detect_encoding(data))
+    try:
+        value = _decode(text)
+    except RecursionError:
+        raise JsonInputError(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    if len(text) > 2 * MAX_DEPTH and text.count("[") + text.count("{") > MAX_DEPTH and _too_deep(value):
+        raise JsonInputError(f"JSON nested deeper than {MAX_DEPTH} levels")
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text) is not None:
+        try:
+            _encode(value).encode("utf-8")
+        except UnicodeEncodeError:
+            raise JsonInputError("JSON string with an unpaired surrogate") from None
+    return value
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether containers nest more than ``MAX_DEPTH`` levels, level by level (no recursion)."""
+    if type(value) is not list and type(value) is not dict:
+        return False
+    level = [value]
+    for _ in range(MAX_DEPTH):
+        level = [
+            child
+            for node in level
+            for child in (node.values() if type(node) is dict else node)
+            if type(child) is list or type(child) is dict
+        ]
+        if not level:
+            return False
+    return True

@@ -50,12 +50,20 @@ class RouteView(Protocol):
     rate_limit: Any
     blueprints: tuple[Any, ...]
 
+    @property
+    def feature_path(self) -> bool:
+        """Whether an ``enable_*`` feature (OpenAPI, health, ...) added this route."""
+        ...
+
 
 class TableView(Protocol):
     """A route table (App or Blueprint) as middleware hooks see it."""
 
     @property
     def middleware(self) -> Sequence[object]: ...
+
+    @property
+    def blueprints(self) -> Sequence[TableView]: ...
 
 
 class NativeMiddleware(Protocol):
@@ -86,8 +94,17 @@ class NativeMiddleware(Protocol):
         """Optional: one message per secret shorter than allowed (SPEC §1 r8)."""
         ...
 
+    def bind_app(self, app: TableView) -> None:
+        """Optional: called when routes compile, with the app whose chains hold this middleware
+        (Csrf finds the app's Sessions to bind its tokens to)."""
+        ...
+
     def cluster_warning(self) -> str | None:
         """Optional: why this middleware misbehaves across cluster workers, if it does."""
+        ...
+
+    def durability_warning(self) -> str | None:
+        """Optional: what a restart forgets (e.g. revocations kept in memory), warned once in production."""
         ...
 
     singleton: bool
@@ -106,8 +123,10 @@ class Hooks:
         "link",
         "applies_to",
         "bind_clock",
+        "bind_app",
         "secret_problems",
         "cluster_warning",
+        "durability_warning",
         "singleton",
         "feature_path_exempt",
     )
@@ -124,7 +143,9 @@ class Hooks:
         self.bind_clock: Callable[[IReactorTime], None] | None = getattr(middleware, "bind_clock", None)
         check = getattr(middleware, "secret_problems", None)
         self.secret_problems: Callable[[], list[str]] | None = check if callable(check) else None
+        self.bind_app: Callable[[TableView], None] | None = getattr(middleware, "bind_app", None) if native else None
         self.cluster_warning: Callable[[], str | None] | None = getattr(middleware, "cluster_warning", None)
+        self.durability_warning: Callable[[], str | None] | None = getattr(middleware, "durability_warning", None)
         self.singleton: bool = bool(getattr(middleware, "singleton", True))
         self.feature_path_exempt: bool = bool(getattr(middleware, "feature_path_exempt", False))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Iterable
 from typing import Any, NoReturn
 
@@ -76,3 +77,16 @@ def cookie_same_site(owner: object, value: Any, secure: bool, name: str = "same_
     if canonical == "None" and not secure:
         fail(owner, name, value, 'Strict or Lax unless secure=True ("None" requires secure=True)')
     return canonical
+
+
+def check_timeout(value: Any, field: str) -> float | None:
+    """A timeout setting: None (no limit), or seconds > 0 (``math.inf``: never).
+
+    Raises:
+        ConfigError: the value is not a positive number.
+    """
+    if value is None:
+        return None
+    if not _is_number(value) or math.isnan(value) or value <= 0:
+        raise ConfigError(field, value, "a number of seconds > 0 (math.inf: never) or None")
+    return float(value)

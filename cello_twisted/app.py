@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
 
 from ._types import AppContext, hooks_of
+from ._validators import check_timeout, fail
 from .errors import ConfigError
 from .middleware._chain import AfterRequest, BeforeRequest
 from .request import TrustedProxies
@@ -51,6 +52,12 @@ class App(RouteTable):
         lifespan: ``lifespan(app)`` returning an async context manager, entered after the
             startup hooks and exited before the shutdown hooks; a yielded mapping's items
             are set on ``app.state`` (SPEC_OPERATIONS §8).
+        handler_timeout: seconds a route (handler and middleware) may take to produce a
+            response before it is cancelled and answered 503; a route's ``timeout=``
+            overrides it. None: no limit.
+        max_concurrent_requests: per worker, a request arriving while this many are in
+            progress gets 503 + ``Retry-After: 1`` before routing (None: no load shedding).
+        max_form_fields: urlencoded or multipart bodies with more fields get 400.
     """
 
     def __init__(
@@ -61,11 +68,25 @@ class App(RouteTable):
         clock: IReactorTime | None = None,
         strict_secrets: bool = False,
         lifespan: Callable[[App], Any] | None = None,
+        handler_timeout: float | None = None,
+        max_concurrent_requests: int | None = None,
+        max_form_fields: int = 1000,
     ) -> None:
         super().__init__()
         self.max_body_size = max_body_size
         self.trusted_proxies = TrustedProxies(trusted_proxies)
         self.strict_secrets = strict_secrets
+        if isinstance(max_form_fields, bool) or not isinstance(max_form_fields, int) or max_form_fields < 1:
+            fail(self, "max_form_fields", max_form_fields, "an int >= 1")
+        self.max_form_fields = max_form_fields
+        self.handler_timeout = check_timeout(handler_timeout, "App.handler_timeout")
+        if max_concurrent_requests is not None and (
+            isinstance(max_concurrent_requests, bool)
+            or not isinstance(max_concurrent_requests, int)
+            or max_concurrent_requests < 1
+        ):
+            fail(self, "max_concurrent_requests", max_concurrent_requests, "None or an int >= 1")
+        self.max_concurrent_requests = max_concurrent_requests
         self.state = SimpleNamespace()
         self.env = "development"
         self.debug = False
@@ -345,6 +366,14 @@ class App(RouteTable):
         """Run blocking ``fn`` in the reactor's thread pool (inline when no reactor runs)."""
         return self.context.threads.run_blocking(fn, *args, **kwargs)
 
+    def cooperate(self, steps: Iterator[object]) -> Deferred[None]:
+        """Run ``steps`` (an iterator doing a little work per item) between reactor events.
+
+        Fires when the iterator is exhausted. Runs inline when no reactor runs (and
+        under the in-memory test client), like ``run_blocking``.
+        """
+        return self.context.threads.cooperate(steps)
+
     # -- serving -------------------------------------------------------------
 
     def resource(self) -> AppResource:
@@ -353,14 +382,18 @@ class App(RouteTable):
         return AppResource(self)
 
     def site(self, **site_kwargs: Any) -> CelloSite:
-        from .server._site import CelloSite
+        """A Site serving this app; accepts the connection limits ``app.run()`` takes
+        (header_timeout, body_timeout, keep_alive_timeout, max_header_count, max_header_bytes, backlog)."""
+        from .server._embed import build_site
 
-        return CelloSite(self.resource(), max_body_size=self.max_body_size, **site_kwargs)
+        return build_site(self, site_kwargs)
 
-    def listen(self, endpoint: IStreamServerEndpoint | str, reactor: Any = None) -> Deferred[IListeningPort]:
+    def listen(
+        self, endpoint: IStreamServerEndpoint | str, reactor: Any = None, **site_kwargs: Any
+    ) -> Deferred[IListeningPort]:
         from .server._embed import listen
 
-        return listen(self, endpoint, reactor)
+        return listen(self, endpoint, reactor, **site_kwargs)
 
     def run(self, host: str = "127.0.0.1", port: int = 8000, **kwargs: Any) -> None:
         from .server._runner import run

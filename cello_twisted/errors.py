@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -13,6 +14,22 @@ def reason_phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Unknown"
+
+
+def internal_error_body(exc: BaseException, debug: bool, request_id: str | None = None) -> dict[str, Any]:
+    """The standard 500 body (SPEC §2.24 r3): exception details only in debug mode.
+
+    ``request_id`` (when request IDs are on) is added so a client's report names the
+    request (SPEC_OPERATIONS §5 r3).
+    """
+    body: dict[str, Any] = {"error": "Internal Server Error", "status": 500}
+    if request_id is not None:
+        body["request_id"] = request_id
+    if debug:
+        body["exception"] = type(exc).__name__
+        body["detail"] = str(exc)
+        body["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).splitlines()
+    return body
 
 
 class HTTPError(Exception):

@@ -2,23 +2,45 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 import shutil
 import tempfile
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_to_bytes
 
-from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
+from multipart import (
+    MultipartError,
+    MultipartSegment,
+    ParserLimitReached,
+    PushMultipartParser,
+    parse_options_header,
+)
 
 from .errors import BadRequestError
 
 if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+    from twisted.python.failure import Failure
     from twisted.web.server import Request as TwistedRequest
 
 SPOOL_THRESHOLD = 1024 * 1024  # SPEC §2.17 r2: larger files go to a temporary file
 _READ = 64 * 1024
-_MAX_PARTS = 1000
+MAX_FORM_FIELDS = 1000  # default of App(max_form_fields=), SPEC_OPERATIONS §11 r4
+TOO_MANY = "too many form fields"
+#: Urlencoded bodies larger than this are decoded in slices before the handler runs, so
+#: a slow body (megabytes of %-escapes) never holds the reactor (SPEC_OPERATIONS §11 r4).
+PREFETCH_BYTES = 256 * 1024
+
+
+class FormApp(Protocol):
+    """What form parsing needs of the app (``App`` provides it)."""
+
+    @property
+    def max_form_fields(self) -> int: ...
+
+    def cooperate(self, steps: Iterator[object]) -> Deferred[None]: ...
 
 
 class FormSource(Protocol):
@@ -28,9 +50,20 @@ class FormSource(Protocol):
     def raw(self) -> TwistedRequest: ...
 
     @property
+    def app(self) -> FormApp: ...
+
+    @property
     def content_type(self) -> str | None: ...
 
     def body(self) -> bytes: ...
+
+
+class PrefetchSource(FormSource, Protocol):
+    """A request whose large urlencoded body may be decoded before its handler runs."""
+
+    def is_form(self) -> bool: ...
+
+    def cache_form(self, form: FormData | Exception) -> None: ...
 
 
 class UploadedFile:
@@ -166,16 +199,108 @@ def parse_form(request: FormSource) -> FormData:
     """Parse ``request``'s body by its Content-Type (SPEC §2.17 r1); other types -> empty."""
     content_type = request.content_type or ""
     mime, options = parse_options_header(content_type)
+    max_fields = request.app.max_form_fields
     if mime == "application/x-www-form-urlencoded":
-        return _urlencoded(request.body(), options.get("charset") or "utf-8")
+        return _urlencoded(request.body(), options.get("charset") or "utf-8", max_fields)
     if mime == "multipart/form-data":
-        form = _multipart(request, options.get("boundary") or "")
+        form = _multipart(request, options.get("boundary") or "", max_fields)
         _cleanup_after(request, form)
         return form
     return FormData()
 
 
-def _urlencoded(body: bytes, charset: str) -> FormData:
+def prefetch_form(request: PrefetchSource) -> Deferred[None] | None:
+    """A Deferred parsing a large urlencoded body in slices between other events, or None.
+
+    Percent-decoding megabytes takes long enough to stall every other connection of
+    the worker, so bodies over ``PREFETCH_BYTES`` are decoded a slice at a time before
+    the handler runs; the result (or the error ``request.form()`` will raise) is cached
+    on the request. Smaller bodies, multipart (already incremental) and charsets that
+    are not ASCII-compatible keep the lazy parse.
+    """
+    content = request.raw.content
+    if content is None:
+        return None
+    # Size first: two seeks on the received body cost less than reading Content-Type,
+    # and every small POST (the usual JSON request) stops here.
+    size = int(content.seek(0, 2))
+    content.seek(0)
+    if size <= PREFETCH_BYTES or not request.is_form():
+        return None
+    charset = parse_options_header(request.content_type or "")[1].get("charset") or "utf-8"
+    try:
+        if codecs.lookup(charset).name not in _ASCII_COMPATIBLE:
+            return None
+    except LookupError:
+        return None
+    out: list[FormData] = []
+    steps = _urlencoded_steps(request.body(), charset, request.app.max_form_fields, out)
+
+    def parsed(_: object) -> None:
+        request.cache_form(out[0])
+
+    def refused(failure: Failure) -> None:
+        error = failure.value
+        if not isinstance(error, Exception):  # pragma: no cover - a BaseException escaped
+            failure.raiseException()
+        request.cache_form(error)
+
+    return request.app.cooperate(steps).addCallbacks(parsed, refused)
+
+
+_ASCII_COMPATIBLE = frozenset({"utf-8", "ascii", "iso8859-1", "cp1252", "latin-1"})
+_SLICE = 32 * 1024  # bytes of escapes decoded per step (a few ms at most)
+
+
+def _urlencoded_steps(body: bytes, charset: str, max_fields: int, out: list[FormData]) -> Iterator[None]:
+    """``parse_qsl(keep_blank_values=True)`` of ``body``, yielding between slices.
+
+    Decodes with ``urllib.parse.unquote_to_bytes``; a slice never ends inside a
+    ``%XX`` escape, so the result equals decoding the whole field at once.
+    """
+    if body.count(b"&") >= max_fields:
+        raise BadRequestError(TOO_MANY)
+    try:
+        body.decode(charset)  # what parse_qsl would refuse, refused here too
+    except (UnicodeDecodeError, LookupError):
+        raise BadRequestError("Form body is not valid urlencoded text") from None
+    yield None
+    pairs: list[tuple[str, str]] = []
+    for chunk in body.split(b"&"):
+        if not chunk:
+            continue
+        name, _, value = chunk.partition(b"=")
+        decoded: list[str] = []
+        for raw in (name, value):
+            pieces: list[bytes] = []
+            for piece in _unquoted_slices(raw.replace(b"+", b" ")):
+                pieces.append(piece)
+                yield None
+            try:
+                decoded.append(b"".join(pieces).decode(charset))
+            except UnicodeDecodeError:
+                raise BadRequestError("Form body is not valid urlencoded text") from None
+        pairs.append((decoded[0], decoded[1]))
+    out.append(FormData(pairs))
+
+
+def _unquoted_slices(raw: bytes) -> Iterator[bytes]:
+    start, end_of = 0, len(raw)
+    while True:
+        end = min(start + _SLICE, end_of)
+        if end < end_of:
+            cut = raw.rfind(b"%", end - 2, end)  # never split an escape across slices
+            if cut > start:
+                end = cut
+        yield unquote_to_bytes(raw[start:end])
+        if end >= end_of:
+            return
+        start = end
+
+
+def _urlencoded(body: bytes, charset: str, max_fields: int = MAX_FORM_FIELDS) -> FormData:
+    if body.count(b"&") >= max_fields:  # counted before parsing: a hostile body fails fast
+        raise BadRequestError(TOO_MANY)
     try:
         text = body.decode(charset)
         pairs = parse_qsl(text, keep_blank_values=True, encoding=charset, errors="strict")
@@ -196,14 +321,14 @@ def _chunks(request: FormSource) -> Iterable[bytes]:
         yield data
 
 
-def _multipart(request: FormSource, boundary: str) -> FormData:
+def _multipart(request: FormSource, boundary: str, max_fields: int = MAX_FORM_FIELDS) -> FormData:
     if not boundary or len(boundary) > 70:
         raise BadRequestError("multipart/form-data needs a valid boundary")
     fields: list[tuple[str, str]] = []
     files: list[UploadedFile] = []
     part: _Part | None = None
     try:
-        with PushMultipartParser(boundary, max_segment_count=_MAX_PARTS) as parser:
+        with PushMultipartParser(boundary, max_segment_count=max_fields) as parser:
             for chunk in [*_chunks(request), b""]:
                 for event in parser.parse(chunk):
                     if isinstance(event, MultipartSegment):
@@ -220,6 +345,8 @@ def _multipart(request: FormSource, boundary: str) -> FormData:
             upload._discard()
         if part is not None:
             part.abandon()
+        if isinstance(exc, ParserLimitReached) and "segment count" in str(exc):
+            raise BadRequestError(TOO_MANY) from None
         raise BadRequestError(f"Malformed multipart body: {exc}") from None
     except BaseException:
         for upload in files:

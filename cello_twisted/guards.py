@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.logger import Logger
 
 from ._defer import is_deferred
@@ -90,7 +90,9 @@ def check_guard(guard: GuardLike, request: Request) -> Deferred[None] | None:
         value = Deferred.fromCoroutine(value)
     if is_deferred(value):
 
-        def failed(failure: Failure) -> None:
+        def failed(failure: Failure) -> Failure:
+            if failure.check(CancelledError):
+                return failure  # a disconnect or the handler timeout, not a refusal
             raise _fail_closed(guard, cast(BaseException, failure.value), failure)
 
         return value.addCallbacks(lambda v: _verdict(guard, v), failed)

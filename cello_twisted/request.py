@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from types import MappingProxyType, SimpleNamespace
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl
@@ -31,6 +32,7 @@ class AppView(Protocol):
     """
 
     trusted_proxies: TrustedProxies
+    max_form_fields: int
     state: SimpleNamespace
     env: str
     debug: bool
@@ -42,6 +44,8 @@ class AppView(Protocol):
     def threads(self) -> Threads: ...
 
     def run_blocking(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]: ...
+
+    def cooperate(self, steps: Iterator[object]) -> Deferred[None]: ...
 
 
 class MatchedRoute(Protocol):
@@ -135,12 +139,13 @@ class Request:
     id: str | None = None  # the request ID, when app.enable_request_id() is on (SPEC_OPERATIONS §5)
     # Who refused the request, for metrics: "jwt", "guard", "csrf" or "rate_limit" (set on refusal only).
     refused_by: str | None = None
+    timed_out: Exception | None = None  # the 503 error once the handler timeout expired
     _headers: Headers | None = None
     _query: QueryParams | None = None
     _body: bytes | None = None
     _json: Any = None
     _json_done = False
-    _form: FormData | None = None
+    _form: FormData | Exception | None = None
     _context: Context | None = None
     _cookies: dict[str, str] | None = None
     _state: dict[str, Any] | None = None
@@ -210,10 +215,7 @@ class Request:
     @property
     def cookies(self) -> dict[str, str]:
         if self._cookies is None:
-            self._cookies = {
-                k.decode("latin-1"): v.decode("latin-1")
-                for k, v in self.raw.received_cookies.items()
-            }
+            self._cookies = first_cookies(self.raw.requestHeaders.getRawHeaders(b"cookie"))
         return self._cookies
 
     @property
@@ -274,11 +276,18 @@ class Request:
         return self._json
 
     def form(self) -> FormData:
-        if self._form is None:
+        form = self._form
+        if form is None:
             from .forms import parse_form
 
-            self._form = parse_form(self)
-        return self._form
+            form = self._form = parse_form(self)
+        elif isinstance(form, Exception):  # a prefetched parse that failed
+            raise form
+        return form
+
+    def cache_form(self, form: FormData | Exception) -> None:
+        """Keep a form parsed ahead of the handler (or the error its parse raised)."""
+        self._form = form
 
     def files(self) -> list[UploadedFile]:
         files: list[UploadedFile] = self.form().all_files()
@@ -375,12 +384,45 @@ class Request:
         return f"<Request {self.method} {self.path}>"
 
 
-class TrustedProxies:
-    """Decides whether a peer may set ``X-Forwarded-For`` / ``X-Real-IP`` (SPEC §2.2 r2)."""
+def first_cookies(lines: Sequence[bytes] | None) -> dict[str, str]:
+    """Cookie name -> value where the first occurrence wins (SPEC_OPERATIONS §11 r2).
 
-    def __init__(self, proxies: Any) -> None:
+    Twisted's ``received_cookies`` keeps the last duplicate; browsers send the most
+    specific (and oldest) cookie first (RFC 6265 §5.4), so the first one is the real one.
+    Same tokenising as Twisted's ``parseCookies``: ``;``-separated ``name=value`` pairs.
+    """
+    cookies: dict[str, str] = {}
+    if lines:
+        for line in lines:
+            for pair in line.split(b";"):
+                name, sep, value = pair.lstrip().partition(b"=")
+                if sep:
+                    cookies.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return cookies
+
+
+def valid_ip(text: str) -> str | None:
+    """``text`` as a normalised IPv4/IPv6 address, or None when it is not one."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+class TrustedProxies:
+    """Decides which peers may set ``X-Forwarded-For`` / ``X-Real-IP`` (SPEC_OPERATIONS §11 r1).
+
+    ``X-Forwarded-For`` is walked right to left (the right-most entry was added by the
+    nearest proxy), skipping trusted proxies; the first untrusted valid address is the
+    client. An invalid entry stops the walk at the last trusted hop, so a client can
+    never pick its own address by prepending entries.
+    """
+
+    def __init__(self, proxies: str | Iterable[str] | None) -> None:
+        if isinstance(proxies, str):
+            proxies = [proxies]
         self.any = False
-        self.networks: list[Any] = []
+        self.networks: list[IPv4Network | IPv6Network] = []
         for item in proxies or ():
             if item == "*":
                 self.any = True
@@ -392,22 +434,45 @@ class TrustedProxies:
         return self.enabled
 
     def trusts(self, ip: str) -> bool:
-        if self.any:
+        if self.any:  # every peer, a UNIX-socket proxy ("unknown") included
             return True
         try:
             addr = ipaddress.ip_address(ip)
         except ValueError:
             return False
-        return any(addr in net for net in self.networks)
+        return self._trusts_address(addr)
+
+    def _trusts_address(self, addr: IPv4Address | IPv6Address) -> bool:
+        if self.any:
+            return True
+        mapped = addr.ipv4_mapped if isinstance(addr, IPv6Address) else None  # ::ffff:10.0.0.1, dual stack
+        return any(addr in net or (mapped is not None and mapped in net) for net in self.networks)
 
     def client_ip(self, request: Request) -> str:
         peer = request.peer_ip()
         if not self.enabled or not self.trusts(peer):
             return peer
-        forwarded = request.headers.get("x-forwarded-for")
-        if forwarded:
-            first = forwarded.split(",")[0].strip()
-            if first:
-                return first
-        real = request.headers.get("x-real-ip")
-        return real.strip() if real else peer
+        headers = request.raw.requestHeaders
+        lines = headers.getRawHeaders(b"x-forwarded-for")
+        if lines:
+            entries = [e.strip() for line in lines for e in line.decode("latin-1").split(",")]
+            return self.walk([e for e in entries if e], valid_ip(peer) or peer)
+        real = headers.getRawHeaders(b"x-real-ip")
+        if real:
+            ip = valid_ip(real[0].decode("latin-1").strip())
+            if ip is not None:
+                return ip
+        return peer
+
+    def walk(self, entries: list[str], peer: str) -> str:
+        """The client address from ``X-Forwarded-For`` entries (left to right) sent by ``peer``."""
+        last_trusted = peer
+        for entry in reversed(entries):
+            try:
+                addr = ipaddress.ip_address(entry)
+            except ValueError:
+                return last_trusted  # an invalid entry: nothing left of it can be believed
+            if not self._trusts_address(addr):
+                return str(addr)
+            last_trusted = str(addr)
+        return last_trusted  # every hop trusted: the left-most one

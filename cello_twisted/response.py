@@ -322,6 +322,14 @@ def to_response(value: Any) -> Response:
 
     if isinstance(value, SseStream):
         return Response.sse(value)
+    from twisted.web.resource import IResource
+
+    if IResource.providedBy(value):  # SPEC_OPERATIONS §13 r4: the resource renders the rest of the path
+        from .routing._handoff import ResourceStreamer
+
+        resp = Response(b"", 200)
+        resp.streamer = ResourceStreamer(value)
+        return resp
     raise TypeError(f"handler returned an unsupported type: {cls.__name__}")
 
 

@@ -11,6 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from cello_twisted import (
     CSP,
+    App,
     CorsConfig,
     CsrfConfig,
     JwtConfig,
@@ -22,6 +23,7 @@ from cello_twisted import (
 )
 from cello_twisted.errors import ConfigError
 from cello_twisted.response import format_cookie
+from cello_twisted.stores import MemorySessionStore
 
 KEY = b"k" * 32
 PEM_LIKE = b"-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
@@ -93,6 +95,8 @@ class ConfigErrorTests(SynchronousTestCase):
         self.assertEqual(self.refused(lambda: JwtConfig(secret=KEY, leeway=-1)).field, "JwtConfig.leeway")
         self.assertEqual(self.refused(lambda: JwtConfig(secret=KEY, header_name="")).field, "JwtConfig.header_name")
         self.assertEqual(self.refused(lambda: JwtConfig(secret=KEY, expiration=60, expiry=61)).field, "JwtConfig.expiry")
+        error = self.refused(lambda: JwtConfig(secret=KEY, cache_max_bytes=-1))
+        self.assertEqual((error.field, error.value, error.allowed), ("JwtConfig.cache_max_bytes", -1, "an int >= 0"))
 
     def test_jwt_error_never_shows_key_material(self) -> None:
         """A refused JWT secret or key is described by type and size only, never its bytes."""
@@ -113,9 +117,17 @@ class ConfigErrorTests(SynchronousTestCase):
         self.assertEqual((error.field, error.value), ("StaticFilesConfig.cache_max_age", "soon"))
 
     def test_tls(self) -> None:
-        """TlsConfig names an empty certificate or key path."""
+        """TlsConfig names an empty certificate or key path and a cipher string OpenSSL refuses."""
         self.assertEqual(self.refused(lambda: TlsConfig("", "key.pem")).field, "TlsConfig.cert_path")
         self.assertEqual(self.refused(lambda: TlsConfig("cert.pem", None)).field, "TlsConfig.key_path")
+        error = self.refused(lambda: TlsConfig("cert.pem", "key.pem", ciphers="NOT-A-CIPHER"))
+        self.assertEqual((error.field, error.value), ("TlsConfig.ciphers", "NOT-A-CIPHER"))
+
+    def test_app_and_store_bounds(self) -> None:
+        """App(max_form_fields=) and MemorySessionStore(max_sessions=) name themselves when not an int >= 1."""
+        error = self.refused(lambda: App(max_form_fields=0))
+        self.assertEqual((error.field, error.value, error.allowed), ("App.max_form_fields", 0, "an int >= 1"))
+        self.assertEqual(self.refused(lambda: MemorySessionStore(max_sessions=True)).field, "MemorySessionStore.max_sessions")
 
 
 class FrozenTests(SynchronousTestCase):
@@ -130,8 +142,10 @@ class FrozenTests(SynchronousTestCase):
                 (SessionConfig(secret=KEY), "max_age", 1),
                 (SecurityHeadersConfig(), "hsts", False),
                 (JwtConfig(secret=KEY), "expiration", 1),
+                (JwtConfig(secret=KEY), "cache_max_bytes", 0),
                 (StaticFilesConfig("/s", "/tmp"), "cache_max_age", 1),
                 (TlsConfig("c.pem", "k.pem"), "cert_path", "x.pem"),
+                (TlsConfig("c.pem", "k.pem"), "ciphers", "ECDHE+AESGCM"),
             ]
         for config, name, value in configs:
             with self.assertRaises(attrs.exceptions.FrozenInstanceError, msg=type(config).__name__):

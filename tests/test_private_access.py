@@ -31,6 +31,14 @@ ALLOWED: dict[tuple[str, str], str] = {
         "the server points it at the app's clock so pings follow task.Clock in tests"
     ),
     ("cello_twisted.testing.", "factory._batched_timer"): "the same autobahn timer, for the test client's peer",
+    ("cello_twisted.server._channel", "headers._rawHeaders"): (
+        "Twisted's Headers map: the channel's Host/Transfer-Encoding checks read it with two dict lookups "
+        "per request, and fall back to getRawHeaders when a Twisted release changes it (_DIRECT)"
+    ),
+    ("cello_twisted.server._channel", "old._networkProducer"): (
+        "Twisted's HTTPChannel keeps the transport's producer here and has no public accessor; the "
+        "H1->H2 switch re-registers it exactly as Twisted's own _GenericHTTPChannelProtocol does"
+    ),
 }
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -10,7 +9,7 @@ from twisted.logger import Logger
 
 from .. import _json
 from .._defer import is_deferred, settle
-from ..errors import HTTPError
+from ..errors import HTTPError, internal_error_body
 from ..response import JSON_TYPE, Response, error_response
 
 if TYPE_CHECKING:
@@ -42,14 +41,7 @@ def internal_error(request: Request, exc: BaseException, debug: bool) -> Respons
             request_id=request_id,
             failure=_failure_for(exc),
         )
-    body: dict[str, Any] = {"error": "Internal Server Error", "status": 500}
-    if request_id is not None:
-        body["request_id"] = request_id
-    if debug:
-        body["exception"] = type(exc).__name__
-        body["detail"] = str(exc)
-        body["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).splitlines()
-    return Response(_json.dumpb(body), 500, None, JSON_TYPE)
+    return Response(_json.dumpb(internal_error_body(exc, debug, request_id)), 500, None, JSON_TYPE)
 
 
 def _failure_for(exc: BaseException) -> Failure:

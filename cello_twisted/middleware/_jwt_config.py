@@ -9,8 +9,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 
 from .._secrets import HMAC_MINIMUMS, check_secret, secret_bytes
-from .._validators import non_empty_str, non_negative_number, one_of, positive_int
+from .._validators import non_empty_str, non_negative_int, non_negative_number, one_of, positive_int
 from ..errors import ConfigError
+from ._jwt_cache import MAX_BYTES as CACHE_MAX_BYTES
 
 ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384")
 _CURVES = {"ES256": ec.SECP256R1, "ES384": ec.SECP384R1}
@@ -90,6 +91,8 @@ class JwtConfig:
         leeway: clock skew allowed on ``exp``/``nbf``, seconds.
         public_key, private_key: PEM keys for RS*/ES* (alternative to ``secret``).
         blacklist: revocation store (``add(key, expires_at)``, ``contains(key)``).
+        cache_max_bytes: token text the verified-token cache may hold (tokens over
+            8 KiB are never cached); 0 turns the cache off.
 
     Raises:
         ConfigError: an unknown algorithm, a bad lifetime, or a secret/key that does not
@@ -108,6 +111,7 @@ class JwtConfig:
     public_key: Any = field(repr=False)
     private_key: Any = field(repr=False)
     blacklist: Any = field(repr=False)
+    cache_max_bytes: int = field(default=CACHE_MAX_BYTES, validator=non_negative_int)
     # Derived from the key material in __init__ (set once, read-only afterwards).
     secret_problem: str | None = field(init=False, default=None, repr=False)
     signing_key: Any = field(init=False, default=None, repr=False)
@@ -129,6 +133,7 @@ class JwtConfig:
         public_key: Any = None,
         private_key: Any = None,
         blacklist: Any = None,
+        cache_max_bytes: int = CACHE_MAX_BYTES,
     ) -> None:
         if expiration is _UNSET:
             expiration = 3600 if expiry is None else expiry
@@ -149,6 +154,7 @@ class JwtConfig:
             public_key=public_key,
             private_key=private_key,
             blacklist=blacklist,
+            cache_max_bytes=cache_max_bytes,
         )
         if self.algorithm.startswith("HS"):
             self._init_hmac()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
@@ -13,6 +14,7 @@ from twisted.internet.defer import Deferred
 from ..errors import InvalidTokenError
 from ..stores.tokens import MemoryTokenBlacklist
 from ._chain import then
+from ._jwt_cache import VerifiedCache
 from ._jwt_config import JwtConfig
 
 if TYPE_CHECKING:
@@ -20,7 +22,6 @@ if TYPE_CHECKING:
 
 _NOT_CUSTOM = frozenset({"exp", "iat", "nbf", "jti", "token_type"})
 MAX_TOKEN_LENGTH = 16384
-CACHE_SIZE = 10000
 
 
 class Verified:
@@ -34,8 +35,9 @@ class Verified:
     def __init__(self, token: str, claims: dict[str, Any]) -> None:
         exp = claims.get("exp")
         nbf = claims.get("nbf")
-        if not _is_number(exp) or (nbf is not None and not _is_number(nbf)):
-            raise InvalidTokenError("invalid_claims", "Invalid token: exp/nbf must be numbers")
+        iat = claims.get("iat")
+        if not _is_number(exp) or not _optional_number(nbf) or not _optional_number(iat):
+            raise InvalidTokenError("invalid_claims", "Invalid token: exp/nbf/iat must be finite numbers")
         self.claims = claims
         self.exp = float(cast(float, exp))
         self.nbf = None if nbf is None else float(cast(float, nbf))
@@ -43,8 +45,18 @@ class Verified:
         self.refresh = claims.get("token_type") == "refresh"
 
 
+def _optional_number(value: Any) -> bool:
+    return value is None or _is_number(value)
+
+
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float within float range (NaN would never expire, SPEC_OPERATIONS §11 r6)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float range
+        return False
 
 
 def revocation_key(token: str, claims: Mapping[str, Any]) -> str:
@@ -77,7 +89,7 @@ class TokenService:
         self.blacklist = (
             config.blacklist if config.blacklist is not None else MemoryTokenBlacklist()
         )
-        self._cache: dict[str, Verified] = {}
+        self._cache: VerifiedCache[Verified] = VerifiedCache(config.cache_max_bytes)
         options: dict[str, Any] = {
             "verify_signature": True,
             "verify_exp": False,  # checked on every use, cached or not
@@ -159,13 +171,10 @@ class TokenService:
             claims = pyjwt.decode(token, **self._decode_kwargs)
         except pyjwt.PyJWTError as exc:
             raise InvalidTokenError(_reason_of(exc)) from None
-        except (ValueError, TypeError):  # defensive: odd inputs must never become 500s
+        except (ValueError, TypeError, RecursionError):  # odd inputs must never become 500s
             raise InvalidTokenError("malformed") from None
         entry = Verified(token, claims)
-        cache = self._cache
-        if len(cache) >= CACHE_SIZE:
-            del cache[next(iter(cache))]  # oldest first; bounded memory
-        cache[token] = entry
+        self._cache.put(token, entry)  # bounded by entries and bytes; long tokens never kept
         return entry
 
     def check(self, entry: Verified, refresh: bool, now: float) -> None:

@@ -97,6 +97,18 @@ class Session(MutableMapping):  # type: ignore[type-arg]
         self.id = new_session_id()
         self.modified = True
 
+    def commit_id(self) -> str | None:
+        """The id this session has once the response is sent, or None when none is stored.
+
+        A new session gets its id here, as soon as a value is written (the middleware
+        then saves it under that id); an anonymous session with no data has none.
+        """
+        if self.id is None and self.modified and self._data:
+            self.id = new_session_id()
+        if self.new and not self._data:
+            return None
+        return self.id
+
     def _retire_id(self) -> None:
         if self.id is not None and self.id == self._incoming_id:
             self.pending += self._owner.retire(self.id, self._incoming_exp)

@@ -31,9 +31,9 @@ def encode_payload(payload: dict[str, Any]) -> bytes:
         raise TypeError(str(exc)) from None
 
 
-def derive_key(secret: bytes) -> bytes:
-    """HKDF-SHA256(secret, info=b"cello_twisted.session.v1") -> 32-byte AES key."""
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=INFO).derive(secret)
+def derive_key(secret: bytes, info: bytes = INFO) -> bytes:
+    """HKDF-SHA256(secret, info) -> 32-byte key (default info: the session cookie key)."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret)
 
 
 def sealed_length(cookie_name: str, plaintext_length: int) -> int:

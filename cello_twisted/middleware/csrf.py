@@ -15,12 +15,13 @@ from .._secrets import MIN_CSRF_SECRET, check_secret, secret_bytes
 from .._validators import cookie_same_site, non_empty_str, str_tuple
 from ..errors import HTTPError
 from ._chain import then
+from ._csrf_binding import SessionBinding, find_sessions
 from ._util import any_path_matches, is_preflight
 
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
 
-    from .._types import Link
+    from .._types import Link, TableView
     from ..request import Request
     from ..response import Response
 
@@ -87,7 +88,12 @@ class CsrfConfig:
 
 
 class Csrf:
-    """Refuses unsafe requests whose submitted token does not equal the cookie token."""
+    """Refuses unsafe requests whose submitted token does not equal the cookie token.
+
+    With sessions enabled, tokens are bound to the session (SPEC_OPERATIONS §11 r3):
+    a visitor with a session must submit a token issued to that session; one without
+    gets a double-submit token, re-bound (new cookie) once a session is created.
+    """
 
     native = True
     feature_path_exempt = True  # never on OpenAPI/docs/health/metrics paths (SPEC_OPERATIONS principles)
@@ -95,6 +101,12 @@ class Csrf:
     def __init__(self, config: CsrfConfig | None = None) -> None:
         self.config = config if config is not None else CsrfConfig()
         self._header = self.config.header_name.lower().encode("latin-1")
+        self._binding: SessionBinding | None = None
+
+    def bind_app(self, app: TableView) -> None:
+        """Bind tokens to the app's sessions when it has them (found when routes compile)."""
+        sessions = find_sessions(app)
+        self._binding = None if sessions is None else SessionBinding(sessions, self.config.secret)
 
     def secret_problems(self) -> list[str]:
         return self.config.secret_problems()
@@ -137,6 +149,9 @@ class Csrf:
     def __call__(self, request: Request, call_next: Link) -> Response | Deferred[Response]:
         if request.method == "OPTIONS" and is_preflight(request):
             return call_next(request)
+        binding = self._binding
+        if binding is not None:
+            return self._bound(request, call_next, binding)
         config = self.config
         raw_cookie = request.cookies.get(config.cookie_name)
         cookie = raw_cookie if self.is_valid(raw_cookie) else None
@@ -175,6 +190,56 @@ class Csrf:
                 samesite=config.same_site,
             )
         return resp
+
+    # -- with sessions: tokens bound to the session --------------------------------------
+
+    def _bound(self, request: Request, call_next: Link, binding: SessionBinding) -> Response | Deferred[Response]:
+        config = self.config
+        cookie = request.cookies.get(config.cookie_name)
+        if request.method not in config.safe_methods and not (
+            config.exempt_paths and any_path_matches(config.exempt_paths, request.path)
+        ):
+            submitted = self._submitted(request)
+            sid = binding.incoming_id(request)
+            if sid is not None:
+                ok = binding.valid(submitted, sid)
+            else:  # no session yet: the double-submit rules
+                ok = (
+                    self.is_valid(cookie)
+                    and self.is_valid(submitted)
+                    and hmac.compare_digest(submitted.encode("utf-8"), cookie.encode("utf-8"))
+                )
+            if not ok:
+                raise HTTPError(403, FAILED)
+        issued: list[tuple[str, str | None]] = []
+
+        def fits(token: str | None, sid: str | None) -> TypeGuard[str]:
+            return binding.valid(token, sid) if sid is not None else self.is_valid(token)
+
+        def token() -> str:
+            sid = binding.outgoing_id(request)
+            if issued and issued[0][1] == sid:
+                return issued[0][0]
+            if fits(cookie, sid):
+                return cookie
+            fresh = binding.token(sid) if sid is not None else self.new_token()
+            issued[:] = [(fresh, sid)]
+            return fresh
+
+        request.state["csrf_token"] = token
+
+        def finish(resp: Response) -> Response:
+            if not issued and cookie is None:
+                return resp  # this client never used CSRF: nothing to (re-)bind
+            sid = binding.outgoing_id(request)
+            if issued and issued[0][1] == sid:
+                return self._finish(resp, [issued[0][0]])
+            if fits(cookie, sid):
+                return resp
+            # The session was created, changed or ended: re-bind the cookie token.
+            return self._finish(resp, [binding.token(sid) if sid is not None else self.new_token()])
+
+        return then(call_next(request), finish)
 
 
 def _form_value(request: Request, field: str) -> str | None:

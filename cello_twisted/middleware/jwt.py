@@ -104,6 +104,16 @@ class JwtAuth(TokenService):
             )
         return None
 
+    def durability_warning(self) -> str | None:
+        """Production start-up warning when revocations live in process memory (§11 r7)."""
+        if isinstance(self.blacklist, MemoryTokenBlacklist):
+            return (
+                "JwtAuth keeps revoked tokens in process memory (MemoryTokenBlacklist): revocations "
+                "are lost on restart and kept per worker, so a revoked token is accepted again until "
+                "it expires; use JwtConfig(blacklist=RedisTokenBlacklist(...))"
+            )
+        return None
+
     # -- request path ------------------------------------------------------------
 
     def _token_of(self, request: Request) -> str | None:

@@ -14,7 +14,7 @@ from ..stores.sessions import MemorySessionStore
 from ..stores.tokens import MemoryTokenBlacklist
 from ._chain import then
 from ._session_data import Session, new_session_id
-from ._session_seal import Sealer
+from ._session_seal import Sealer, derive_key
 from ._util import is_preflight
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ __all__ = ["SessionConfig", "Sessions", "Session"]
 
 _BAD_NAME_CHARS = set(' \t\r\n;,="()<>@:\\/[]?{}')
 _REVOKED_PREFIX = "session:"
+CSRF_INFO = b"cello_twisted.csrf.v1"
 
 
 def _secret_list(secret: Any) -> tuple[bytes, ...]:
@@ -162,6 +163,23 @@ class Sessions:
             "session cleared in one worker can still be replayed in another (use the Redis stores)"
         )
 
+    def durability_warning(self) -> str | None:
+        """Production start-up warning when revoked ids live in process memory (§11 r7).
+
+        Not needed with a shared store (e.g. Redis): there ``clear()`` deletes the data,
+        so a replayed cookie reads empty whatever the revocation set remembers.
+        """
+        if not isinstance(self.revocations, MemoryTokenBlacklist):
+            return None
+        if self.store is not None and not isinstance(self.store, MemorySessionStore):
+            return None
+        return (
+            "Sessions keeps revoked session ids in process memory: revocations are lost on restart "
+            "and kept per worker, so a logged-out session cookie is accepted again after a restart "
+            "or by another worker; use SessionConfig(store=RedisSessionStore(...)) or "
+            "SessionConfig(revocations=RedisTokenBlacklist(...))"
+        )
+
     def _bind(self, clock: IReactorTime) -> None:
         self._clock = clock
         for store in (self.store, self.revocations):
@@ -170,6 +188,35 @@ class Sessions:
                 and store.clock is None
             ):
                 store.clock = clock
+
+    # -- used by Csrf ------------------------------------------------------------------
+
+    def csrf_keys(self) -> list[bytes]:
+        """Keys for session-bound CSRF tokens, derived from the session secrets (newest first)."""
+        return [derive_key(secret, CSRF_INFO) for secret in self.config.secrets]
+
+    def incoming_id(self, request: Request) -> str | None:
+        """The id of the session ``request`` carries: the loaded one, else the sealed cookie's."""
+        context = request.context
+        if "session" in context:
+            session: Session = context["session"]
+            return None if session.new else session.id
+        value = request.cookies.get(self.cookie_name)
+        opened = self._sealer.open(value, self.cookie_name) if value else None
+        if opened is None:
+            return None
+        clock = self._clock
+        if clock is None:
+            clock = request.app.clock
+            self._bind(clock)
+        payload = self._valid(opened[0], clock.seconds())
+        return None if payload is None else str(payload["id"])
+
+    @staticmethod
+    def outgoing_id(request: Request) -> str | None:
+        """The id the session will have once this response is sent (None: no session)."""
+        session: Session | None = request.context.get("session")
+        return None if session is None else session.commit_id()
 
     # -- used by Session ------------------------------------------------------------
 
@@ -274,6 +321,8 @@ class Sessions:
             if carried:
                 self._cookie(resp, "", max_age=0, expires=0)
             return resp
+        if session.new and not session.data:
+            return resp  # anonymous and nothing written: no cookie, no store entry (§11 r6)
         if session.id is None:
             session.id = new_session_id()
         now = self._seconds()

@@ -27,6 +27,7 @@ from .. import _signals
 from .._defer import is_deferred
 from .._validators import fail
 from ..response import Response
+from ..routing._handoff import ResourceStreamer
 
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
@@ -234,12 +235,22 @@ def _reraise(request: Request, exc: BaseException) -> Response:
 
 def _observed(response: Response, request: Request, b: _Bound, started: float) -> Response:
     b.duration.observe(time.perf_counter() - started)
-    b.count(response.status)
+    if response.streamer is not None and isinstance(response.streamer, ResourceStreamer):
+        # A mounted or returned twisted.web resource sets its own status: count that one
+        # once the resource has finished (or the client went away).
+        raw = request.raw
+        raw.notifyFinish().addBoth(_resource_finished, raw, b)
+    else:
+        b.count(response.status)
     b.in_progress.dec()
     refused = request.refused_by
     if refused is not None:
         b.refused(refused)
     return response
+
+
+def _resource_finished(_result: object, raw: Any, b: _Bound) -> None:
+    b.count(int(raw.code))
 
 
 def _abandoned(failure: Failure, b: _Bound) -> Failure:

@@ -10,20 +10,24 @@ import inspect
 import re
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.internet.defer import Deferred
 
 from .. import _json
 from .._defer import settle
-from .._types import AppContext, Link, hooks_of
+from .._types import AppContext, Link, RouteView, TableView, hooks_of
 from ..errors import BadRequestError, HTTPError, PayloadTooLargeError
 from ..guards import run_guards
 from ..middleware._chain import compose
 from ..middleware._errors import ErrorHandling
+from ..middleware._timeout import with_timeout
 from ..request import AppView, Request
 from ..response import JSON_TYPE, Response
 from ..wire._writer import ResponseWriter
+from ._blocking import BLOCKING_THRESHOLD, BlockingWatch, timed_call, watch_for
+from ._mount import MountDispatch, MountRoute, mount_path
 from ._pattern import join_paths, parse_pattern
 from ._router import PathEntry, Router
 
@@ -31,6 +35,7 @@ if TYPE_CHECKING:
     from ..guards import GuardLike
     from ..server._lifecycle import Lifecycle
     from ..static._mount import StaticMount
+    from ._mount import MountSpec
     from ._table import RouteSpec, RouteTable
 
 
@@ -44,13 +49,19 @@ class RoutedApp(AppView, Protocol):
     static_mounts: list[StaticMount]
     guards: list[GuardLike]
     exception_handlers: dict[type, Callable[..., Any]]
+    handler_timeout: float | None
 
     @property
     def middleware(self) -> Sequence[Any]: ...
 
+    @property
+    def blueprints(self) -> Sequence[TableView]: ...
+
     def compile(self) -> Pipeline: ...
 
     def walk_routes(self) -> Iterator[tuple[RouteSpec, tuple[RouteTable, ...]]]: ...
+
+    def walk_mounts(self) -> Iterator[tuple[MountSpec, tuple[RouteTable, ...]]]: ...
 
 
 class CompiledRoute:
@@ -160,8 +171,28 @@ def _plain_call(spec: RouteSpec, app: AppView) -> Callable[[Request], Any]:
     return fn
 
 
-def make_endpoint(call: Callable[[Request], Any], guards: Sequence[GuardLike]) -> Link:
-    """Innermost link: guards in order, then the handler, then result conversion."""
+def make_endpoint(call: Callable[[Request], Any], guards: Sequence[GuardLike], watch: BlockingWatch | None = None) -> Link:
+    """Innermost link: guards in order, then the handler, then result conversion.
+
+    ``watch`` (plain handlers only) times the synchronous call with two clock reads.
+    """
+    if watch is not None and not guards:
+
+        def endpoint_watched(request: Request) -> Response | Deferred[Response]:
+            start = perf_counter()
+            try:
+                value = call(request)
+            finally:
+                elapsed = perf_counter() - start
+                if elapsed > BLOCKING_THRESHOLD:
+                    watch.held(elapsed)
+            if type(value) is dict:
+                return Response(_json.dumpb(value), 200, None, JSON_TYPE)
+            return settle(value)
+
+        return endpoint_watched
+    if watch is not None:
+        call = timed_call(call, watch)
     if not guards:
 
         def endpoint_without_guards(request: Request) -> Response | Deferred[Response]:
@@ -218,6 +249,7 @@ def _not_found_endpoint(app: RoutedApp) -> Link:
 def compile_app(app: RoutedApp) -> Pipeline:
     """The app's routes as a router of ready chains, plus the chains for unmatched requests."""
     context = app.context
+    _bind_app(app)
     router = Router()
     app_errors = ErrorHandling([app.exception_handlers], app)
     owners: dict[int, tuple[list[Any], ErrorHandling]] = {}
@@ -249,7 +281,8 @@ def compile_app(app: RoutedApp) -> Pipeline:
         if spec.method == "WEBSOCKET":
             websockets.append((route, entry, middleware, guards, errors))
             continue
-        route.chain = compose(middleware, make_endpoint(_call_handler(spec, app), guards), errors, context)
+        endpoint = make_endpoint(_call_handler(spec, app), guards, watch_for(spec, full_path))
+        route.chain = _timed(compose(middleware, endpoint, errors, context), spec, full_path, app)
         entry.methods[spec.method] = route
     if websockets:
         from ..websocket._server import close_all, websocket_endpoint
@@ -257,23 +290,82 @@ def compile_app(app: RoutedApp) -> Pipeline:
         # A graceful stop closes the app's WebSockets (1001); apps without any never import autobahn.
         app.lifecycle.closers["websocket"] = partial(close_all, app, 1001, "server shutting down")
         for route, entry, middleware, guards, errors in websockets:
-            route.chain = compose(middleware, websocket_endpoint(route, guards, app), errors, context)
+            chain = compose(middleware, websocket_endpoint(route, guards, app), errors, context)
+            route.chain = _timed(chain, route.spec, route.path, app)
             entry.websocket = route
     for entry in router.entries():
         entry.finish()
         middleware, errors = owners[id(entry)]
-        entry.options_chain = compose(middleware, _options_endpoint(entry), errors, context)
-        entry.not_allowed_chain = compose(middleware, _not_allowed(entry), errors, context)
+        entry.options_chain = _app_timed(compose(middleware, _options_endpoint(entry), errors, context), app)
+        entry.not_allowed_chain = _app_timed(compose(middleware, _not_allowed(entry), errors, context), app)
     app_level = _for_route(app.middleware, None, app)  # requests that match no route
-    not_found = compose(app_level, _not_found_endpoint(app), app_errors, context)
-    bad_path = compose(
-        app_level, _raiser(lambda r: BadRequestError("Request path is not valid UTF-8")), app_errors, context
+    not_found = _with_mounts(app, _app_timed(compose(app_level, _not_found_endpoint(app), app_errors, context), app))
+    bad_path = _app_timed(
+        compose(app_level, _raiser(lambda r: BadRequestError("Request path is not valid UTF-8")), app_errors, context),
+        app,
     )
-    too_large = compose(app_level, _raiser(lambda r: PayloadTooLargeError(app.max_body_size or 0)), app_errors, context)
+    too_large = _app_timed(
+        compose(app_level, _raiser(lambda r: PayloadTooLargeError(app.max_body_size or 0)), app_errors, context), app
+    )
     return Pipeline(router, not_found, bad_path, too_large, ResponseWriter(context.finalizers), routes)
 
 
-def _for_route(middleware: Sequence[Any], route: CompiledRoute | None, app: RoutedApp) -> list[Any]:
+def _timed(chain: Link, spec: RouteSpec, path: str, app: RoutedApp) -> Link:
+    """The handler timeout around a route's whole chain (SPEC_OPERATIONS §4 r5).
+
+    Outermost, so the clock starts when the request enters the chain and covers slow
+    middleware too; the 503 is produced where the cancelled work was pending and so
+    still passes outward through every middleware (see middleware/_timeout.py).
+    """
+    seconds = spec.timeout if spec.timeout is not None else app.handler_timeout
+    label = f"{spec.method} {path}"
+    return with_timeout(chain, seconds, app.clock, label, spec.threaded)
+
+
+def _app_timed(chain: Link, app: RoutedApp) -> Link:
+    """Chains without a route of their own (404, 405, OPTIONS, 413, mounts) run middleware
+    too: the app's timeout applies."""
+    return with_timeout(chain, app.handler_timeout, app.clock)
+
+
+def _bind_app(app: RoutedApp) -> None:
+    """Hand the app to middleware that asks for it (``bind_app``), blueprints' included."""
+    tables: list[TableView] = [app]
+    while tables:
+        table = tables.pop(0)
+        for mw in table.middleware:
+            bind = hooks_of(mw).bind_app
+            if bind is not None:
+                bind(app)
+        tables += table.blueprints
+
+
+def _with_mounts(app: RoutedApp, not_found: Link) -> Link:
+    """Unmatched paths at or below a mount prefix go to the longest mount (SPEC_OPERATIONS §13 r2).
+
+    Each mount's chain is built like a route's: app and blueprint middleware and
+    guards, then the mount's own ``guards``. Without mounts, ``not_found`` itself.
+    """
+    mounts = []
+    for spec, tables in app.walk_mounts():
+        blueprints = tables[1:]
+        route = MountRoute(spec, mount_path([t.prefix for t in tables], spec.path), blueprints)
+        middleware = list(app.middleware)
+        guards = list(app.guards)
+        for bp in blueprints:
+            middleware += bp.middleware
+            guards += bp.guards
+        errors = ErrorHandling([bp.exception_handlers for bp in reversed(blueprints)] + [app.exception_handlers], app)
+        endpoint = make_endpoint(route.endpoint, [*guards, *spec.guards])
+        chain = compose(_for_route(middleware, route, app), endpoint, errors, app.context)
+        route.chain = _app_timed(chain, app)  # a mount has no timeout= of its own
+        mounts.append(route)
+    if not mounts:
+        return not_found
+    return MountDispatch(mounts, [m.url_path for m in app.static_mounts], not_found)
+
+
+def _for_route(middleware: Sequence[Any], route: RouteView | None, app: RoutedApp) -> list[Any]:
     """Leave out native middleware that says it does not apply to ``route``.
 
     Rate limiters use this: exactly one applies per request (SPEC §2.14 r5), decided
@@ -281,7 +373,7 @@ def _for_route(middleware: Sequence[Any], route: CompiledRoute | None, app: Rout
     health, metrics) also leave out middleware declaring ``feature_path_exempt``
     (rate limits, CSRF, sessions, request logging: SPEC_OPERATIONS principles).
     """
-    feature = route is not None and route.spec.feature_path
+    feature = route is not None and route.feature_path
     kept = []
     for mw in middleware:
         hooks = hooks_of(mw)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
+from ..forms import prefetch_form
 from ..request import Request
 
 if TYPE_CHECKING:
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from ._router import PathEntry
 
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
+_BODY_METHODS = frozenset((b"POST", b"PUT", b"PATCH", b"DELETE"))
 
 
 class AppResource(Resource):
@@ -78,6 +80,11 @@ class AppResource(Resource):
         request.route = route
         if values:
             request.params = dict(zip(route.param_names, values, strict=False))
+        if twreq.method in _BODY_METHODS:
+            parsing = prefetch_form(request)
+            if parsing is not None:  # a large urlencoded body: decoded in slices first
+                chain = route.chain
+                return pipeline.write(request, parsing.addCallback(lambda _: chain(request)))
         return pipeline.write(request, route.chain(request))
 
     def getChildWithDefault(self, path: bytes, request: Any) -> Any:  # pragma: no cover - leaf

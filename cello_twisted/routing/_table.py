@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._types import hooks_of
+from .._validators import check_timeout
+from ._mount import MountSpec, mount_path
 from ._pattern import Segment, join_paths, parse_pattern
 
 if TYPE_CHECKING:
@@ -33,6 +35,7 @@ class RouteSpec:
         "rate_limit",
         "constraints",
         "threaded",
+        "timeout",
         "name",
         "tags",
         "summary",
@@ -56,6 +59,7 @@ class RouteSpec:
         self.guards = list(opts.pop("guards", None) or ())
         self.rate_limit = opts.pop("rate_limit", None)
         self.threaded = bool(opts.pop("threaded", False))
+        self.timeout = check_timeout(opts.pop("timeout", None), "route timeout")  # overrides App(handler_timeout=)
         self.named = bool(opts.get("name"))  # an explicit name= (the OpenAPI operationId)
         self.name = opts.pop("name", None) or getattr(handler, "__name__", None)
         self.tags = list(opts.pop("tags", None) or ())
@@ -112,6 +116,7 @@ class RouteTable:
         self.guards: list[GuardLike] = []
         self.exception_handlers: dict[type, Callable[..., Any]] = {}
         self.blueprints: list[RouteTable] = []
+        self.mounts: list[MountSpec] = []
         self._parents: list[RouteTable] = []
 
     # -- change notification (registration is live) ------------------------
@@ -199,6 +204,24 @@ class RouteTable:
 
         return decorator
 
+    def mount(self, path: str, resource: Any, guards: Sequence[GuardLike] | None = None) -> None:
+        """Serve ``resource`` (any twisted.web ``IResource``) at and below ``path`` (SPEC_OPERATIONS §13).
+
+        Paths a route matches stay with the routes; the app's middleware and
+        ``guards`` run first. Raises ValueError if something is mounted there already.
+        """
+        spec = MountSpec(path, resource, guards)
+        for root in self._roots():
+            self._check_mount_free(root, mount_path([t.prefix for t in self._chain_to(root)], spec.path))
+        self.mounts.append(spec)
+        self.invalidate()
+
+    @staticmethod
+    def _check_mount_free(root: RouteTable, full: str) -> None:
+        for existing, chain in root.walk_mounts():
+            if mount_path([t.prefix for t in chain], existing.path) == full:
+                raise ValueError(f"a resource is already mounted at {full}")
+
     # -- middleware, guards, errors ------------------------------------------
 
     def use(self, middleware: M) -> M:
@@ -263,6 +286,8 @@ class RouteTable:
             outer = self._chain_to(root)
             for spec, inner in bp.walk_routes():
                 root._check_unique((*outer, *inner), spec)
+            for mounted, inner in bp.walk_mounts():
+                self._check_mount_free(root, mount_path([t.prefix for t in (*outer, *inner)], mounted.path))
         self.blueprints.append(bp)
         bp._parents.append(self)
         self.invalidate()
@@ -294,10 +319,22 @@ class RouteTable:
         for child in self.blueprints:
             yield from child.walk_routes(chain)
 
+    def walk_mounts(
+        self, outer: tuple[RouteTable, ...] = ()
+    ) -> Iterator[tuple[MountSpec, tuple[RouteTable, ...]]]:
+        """Every mount below this table, with the tables (outermost first) enclosing it."""
+        chain = (*outer, self)
+        for spec in self.mounts:
+            yield spec, chain
+        for child in self.blueprints:
+            yield from child.walk_mounts(chain)
+
     def get_all_routes(self) -> list[tuple[str, str]]:
-        """``[(full_path, METHOD)]`` in registration order, blueprints included."""
+        """``[(full_path, METHOD)]`` in registration order, blueprints included; then mounts as ``(prefix, "MOUNT")``."""
         out = []
         for spec, chain in self.walk_routes():
             prefixes = [t.prefix for t in chain]
             out.append((join_paths(*prefixes, spec.path), spec.method))
+        for mounted, chain in self.walk_mounts():
+            out.append((mount_path([t.prefix for t in chain], mounted.path), "MOUNT"))
         return out

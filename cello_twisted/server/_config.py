@@ -8,6 +8,7 @@ from typing import Any
 
 from attrs import frozen
 
+from ._limits import DEFAULT_LIMITS, LIMIT_NAMES, ConnectionLimits
 from ._tls import TlsConfig
 
 ENVS = ("development", "production")
@@ -15,8 +16,15 @@ WORKER_ENV = "CELLO_TWISTED_WORKER"
 LISTEN_FD_ENV = "CELLO_TWISTED_LISTEN_FD"
 RELOADER_CHILD_ENV = "CELLO_TWISTED_RELOADER_CHILD"
 
-_RUN_KWARGS = ("debug", "env", "workers", "reload", "logs", "tls", "http2", "graceful_timeout", "log_format")
-_VALUED = ("--host", "--port", "--workers", "--env", "--tls-cert", "--tls-key", "--log-format")
+_RUN_KWARGS = (
+    "debug", "env", "workers", "reload", "logs", "tls", "http2", "graceful_timeout", "log_format", *LIMIT_NAMES,
+)
+_SECONDS_FLAGS = ("--header-timeout", "--body-timeout", "--keep-alive-timeout")
+_COUNT_FLAGS = ("--max-header-count", "--max-header-bytes", "--backlog")
+_VALUED = (
+    "--host", "--port", "--workers", "--env", "--tls-cert", "--tls-key", "--log-format",
+    *_SECONDS_FLAGS, *_COUNT_FLAGS,
+)
 LOG_FORMATS = ("text", "json")
 _SWITCHES = ("--debug", "--reload", "--no-logs")
 
@@ -41,6 +49,7 @@ class ServeOptions:
     graceful_timeout: float
     warnings: tuple[str, ...]
     log_format: str = "text"
+    limits: ConnectionLimits = DEFAULT_LIMITS
 
 
 def parse_flags(argv: Sequence[str]) -> dict[str, Any]:
@@ -92,6 +101,19 @@ def _convert(name: str, value: str) -> Any:
         return workers
     if name == "--log-format" and value not in LOG_FORMATS:
         raise StartupError(f"--log-format must be 'text' or 'json', got {value!r}")
+    if name in _SECONDS_FLAGS:
+        try:
+            seconds = float(value)
+        except ValueError:
+            raise StartupError(f"{name} needs a number of seconds, got {value!r}") from None
+        if not seconds > 0:
+            raise StartupError(f"{name} must be > 0, got {value!r}")
+        return seconds
+    if name in _COUNT_FLAGS:
+        count = _int(name, value)
+        if count < 1:
+            raise StartupError(f"{name} must be at least 1, got {value!r}")
+        return count
     if name == "--env" and value not in ENVS:
         raise StartupError(f"--env must be 'development' or 'production', got {value!r}")
     if not value:
@@ -151,6 +173,10 @@ def resolve(
         raise StartupError(f"log_format must be 'text' or 'json', got {log_format!r}")
     if environ.get(RELOADER_CHILD_ENV) or environ.get(WORKER_ENV) is not None:
         reload = False
+    try:
+        limits = ConnectionLimits(**{k: merged[k] for k in LIMIT_NAMES if k in merged})
+    except (ValueError, TypeError) as e:
+        raise StartupError(str(e)) from None
     return ServeOptions(
         host=str(merged["host"]),
         port=port_value,
@@ -164,4 +190,5 @@ def resolve(
         graceful_timeout=float(timeout),
         warnings=tuple(warnings),
         log_format=log_format,
+        limits=limits,
     )

@@ -19,6 +19,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 if TYPE_CHECKING:
+    from twisted.internet.interfaces import IReactorTime
     from twisted.web.resource import Resource
     from twisted.web.server import Site
 
@@ -43,6 +44,10 @@ class ServedApp(Protocol):
     lifecycle: Lifecycle
     max_body_size: int | None
     state: Any
+    max_concurrent_requests: int | None
+
+    @property
+    def clock(self) -> IReactorTime: ...
 
     def site(self, **site_kwargs: Any) -> Site: ...
 

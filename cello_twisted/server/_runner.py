@@ -65,6 +65,12 @@ def run(app: RunnableApp, host: str = "127.0.0.1", port: int = 8000, **kwargs: A
     problems = app.secret_problems() if opts.env == "production" else []
     if problems:
         _fail(f"refusing to start in production: {problems[0]}")
+    from ._cluster import worker_index
+
+    if worker_index() is None:  # the process the operator started; workers stay quiet
+        from ._durability import warn_revocations
+
+        warn_revocations(app)
     tls_options = None
     if opts.tls is not None:
         try:
@@ -155,7 +161,7 @@ def _run_parent(app: RunnableApp, opts: ServeOptions, reactor: Any) -> None:
     from ._cluster import ClusterParent, bind_socket
 
     try:
-        sock = bind_socket(opts.host, opts.port)
+        sock = bind_socket(opts.host, opts.port, opts.limits.backlog)
     except StartupError as e:
         _fail(str(e))
     for message in cluster_warnings(app):
@@ -172,13 +178,13 @@ def _run_parent(app: RunnableApp, opts: ServeOptions, reactor: Any) -> None:
     )
     reactor.addSystemEventTrigger("before", "shutdown", lambda: parent.stop().addBoth(lambda _: parent_stopped(lifecycle)))
 
-    def start() -> None:
-        _print(banner(opts, sock.getsockname()[1], opts.workers))
-        parent.start()
-
-    reactor.callWhenRunning(start)
+    bound_port = sock.getsockname()[1]
+    parent.ready.addCallback(lambda _: _print(banner(opts, bound_port, opts.workers)))  # once a worker accepts
+    reactor.callWhenRunning(parent.start)
     reactor.run()
     parent.close_sockets()
+    if parent.failure is not None:  # no worker could ever start (SPEC_OPERATIONS §4 r14)
+        _fail(parent.failure)
 
 
 def _endpoints(opts: ServeOptions, reactor: Any, tls_options: Any, index: int | None) -> list[Any]:
@@ -189,9 +195,10 @@ def _endpoints(opts: ServeOptions, reactor: Any, tls_options: Any, index: int | 
         return adopted_endpoints(reactor, [tls_options])
     from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint
 
+    backlog = opts.limits.backlog
     if tls_options is not None:
-        return [SSL4ServerEndpoint(reactor, opts.port, tls_options, interface=opts.host)]
-    return [TCP4ServerEndpoint(reactor, opts.port, interface=opts.host)]
+        return [SSL4ServerEndpoint(reactor, opts.port, tls_options, backlog=backlog, interface=opts.host)]
+    return [TCP4ServerEndpoint(reactor, opts.port, backlog=backlog, interface=opts.host)]
 
 
 def _run_single(
@@ -205,7 +212,7 @@ def _run_single(
 ) -> None:
     from ._service import CelloServer, build_site
 
-    site = build_site(app, http2)
+    site = build_site(app, http2, opts.limits)
     server = CelloServer(app, site, _endpoints(opts, reactor, tls_options, index), opts.graceful_timeout, reactor)
     failure: list[str] = []
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.defer import Deferred, DeferredList, gatherResults, maybeDeferred, succeed
 from twisted.logger import Logger
 
+from ._limits import DEFAULT_LIMITS, ConnectionLimits
 from ._site import CelloSite
 
 if TYPE_CHECKING:
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 _log = Logger(namespace="cello_twisted.server")
 _POLL = 0.05
-FRESH_GRACE = 1.0  # a just-accepted connection gets this long to send its first request
+FRESH_GRACE = 0.5  # a just-accepted connection that sent nothing yet gets this long (its bytes may be queued)
 
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ class TrackingSite(CelloSite):
         self.noisy = False  # no "Starting factory" line per listen
 
     def buildProtocol(self, addr: Any) -> Any:
-        protocol = super().buildProtocol(addr)  # type: ignore[no-untyped-call]  # typing note: Site.buildProtocol is unannotated
+        protocol = super().buildProtocol(addr)
         if protocol is not None:
             self.connections[protocol] = _now()
         return protocol
@@ -60,11 +61,17 @@ def _now() -> float:
     return time.monotonic()
 
 
-def build_site(app: ServedApp, http2: bool | None = None) -> TrackingSite:
+def build_site(app: ServedApp, http2: bool | None = None, limits: ConnectionLimits = DEFAULT_LIMITS) -> TrackingSite:
     """The Site every server mode uses; ``http2`` pins the ALPN list when not None."""
     from ._tls import apply_http2
 
-    site = TrackingSite(app.resource(), max_body_size=app.max_body_size)
+    site = TrackingSite(
+        app.resource(),
+        max_body_size=app.max_body_size,
+        limits=limits,
+        max_concurrent_requests=app.max_concurrent_requests,
+        clock=app.clock,
+    )
     if http2 is not None:
         apply_http2(site, http2)
     return site
@@ -103,8 +110,17 @@ def _in_flight(protocol: Any) -> list[Any]:
     return list(streams.values()) if streams else []
 
 
+def _state(protocol: Any) -> str:
+    """"busy" when a request with complete headers is in progress (SPEC_OPERATIONS §4 r10)."""
+    state = getattr(protocol, "connection_state", None)
+    if state is not None:
+        return str(state())
+    return "busy" if _in_flight(protocol) else "idle"  # a protocol from another site class
+
+
 def drain(site: TrackingSite, timeout: float, clock: Any) -> Deferred[Any]:
-    """Close idle connections, let busy ones finish (then close), abort the rest at ``timeout``."""
+    """Close idle connections and partial requests now, let busy ones finish (then close),
+    abort the rest at ``timeout``."""
     done: Deferred[Any] = Deferred()
     deadline = clock.seconds() + timeout
     site.draining = True
@@ -118,9 +134,9 @@ def drain(site: TrackingSite, timeout: float, clock: Any) -> Deferred[Any]:
             if transport is None or getattr(transport, "disconnected", False):
                 site.connections.pop(protocol, None)
                 continue
-            requests = _in_flight(protocol)
-            fresh = not requests and _now() - accepted < FRESH_GRACE
-            if (not requests and not fresh) or expired:
+            state = _state(protocol)
+            fresh = state == "fresh" and _now() - accepted < FRESH_GRACE
+            if (state != "busy" and not fresh) or expired:
                 if expired:
                     transport.abortConnection()
                 else:
@@ -130,11 +146,9 @@ def drain(site: TrackingSite, timeout: float, clock: Any) -> Deferred[Any]:
             live += 1
             if fresh:
                 continue
-            if hasattr(channel, "persistent"):
-                channel.persistent = False  # close right after the current response
-            for req in requests:
-                if not getattr(req, "startedWriting", True) and hasattr(req, "responseHeaders"):
-                    req.responseHeaders.setRawHeaders(b"connection", [b"close"])
+            close_after = getattr(protocol, "close_after_response", None)
+            if close_after is not None:
+                close_after()  # keep-alive ends with the current response
         if live and not expired:
             clock.callLater(_POLL, sweep)
         else:

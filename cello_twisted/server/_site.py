@@ -1,12 +1,15 @@
-"""CelloSite: a twisted.web Site without the per-request access log, with an early body limit."""
+"""CelloSite: a twisted.web Site with the connection rules, an early body limit, no access log."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from twisted.web import http, server
 
-from .. import _json
+from ._channel import CelloProtocol, channel_class
+from ._limits import DEFAULT_LIMITS, ConnectionLimits
+from ._refusals import Header, RequestGate
 
 
 class _Discard:
@@ -18,25 +21,14 @@ class _Discard:
     def seek(self, *args: Any) -> int:
         return 0
 
+    def tell(self) -> int:
+        return 0
+
     def read(self, *args: Any) -> bytes:
         return b""
 
     def close(self) -> None:
         pass
-
-
-#: How long a refused upload may keep sending (discarded) before the connection closes.
-_LINGER_SECONDS = 2.0
-
-
-def _refusal(limit: int) -> bytes:
-    body = _json.dumpb(
-        {"error": "Content Too Large", "status": 413, "detail": f"Request body exceeds the limit of {limit} bytes"}
-    )
-    return (
-        b"HTTP/1.1 413 Content Too Large\r\nContent-Type: application/json\r\n"
-        b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
-    )
 
 
 class CelloRequest(server.Request):
@@ -50,7 +42,6 @@ class CelloRequest(server.Request):
     body_limit_enforced = True  # AppResource skips its own (late) check
     _refused = False
     _received = 0
-    _linger: Any = None
 
     def __init__(self, channel: Any, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("parsePOSTFormSubmission", False)
@@ -59,7 +50,7 @@ class CelloRequest(server.Request):
     def gotLength(self, length: int | None) -> None:
         limit = self.max_body_size
         if limit is not None and length is not None and length > limit:
-            self._refuse(limit)
+            self._refuse_too_large(limit)
             return
         super().gotLength(length)
 
@@ -70,7 +61,7 @@ class CelloRequest(server.Request):
         if limit is not None:
             self._received += len(data)
             if self._received > limit:
-                self._refuse(limit)
+                self._refuse_too_large(limit)
                 return
         super().handleContentChunk(data)
 
@@ -79,7 +70,11 @@ class CelloRequest(server.Request):
             return
         super().requestReceived(command, path, version)
 
-    def _refuse(self, limit: int) -> None:
+    def _refuse_too_large(self, limit: int) -> None:
+        self.refuse(413, f"Request body exceeds the limit of {limit} bytes")
+
+    def refuse(self, status: int, detail: str, headers: Sequence[Header] = ()) -> None:
+        """Answer before routing; the channel (HTTP/1.1 connection or HTTP/2 stream) delivers it."""
         self._refused = True
         old = getattr(self, "content", None)
         if old is not None and not isinstance(old, _Discard):
@@ -88,37 +83,82 @@ class CelloRequest(server.Request):
         # The channel answers "Expect: 100-continue" right after gotLength; a refused
         # upload must not be invited.
         self.requestHeaders.removeHeader(b"expect")
-        channel = self.channel
-        transport = channel.transport
-        if transport is None:  # the connection is already gone: nothing to answer
+        channel: Any = self.channel  # a CelloChannel or a CelloH2Stream
+        channel.refuse_request(self, status, detail, headers)
+
+
+class GatedRequest(CelloRequest):
+    """Load shedding (SPEC_OPERATIONS §4 r6): a slot from end of headers to finish or disconnect."""
+
+    gate: RequestGate  # set per Site by a subclass
+    _holds_slot = False
+
+    def gotLength(self, length: int | None) -> None:
+        if not self.gate.try_enter():
+            self.refuse(503, "Server is at capacity; retry shortly", ((b"Retry-After", b"1"),))
             return
-        transport.write(_refusal(limit))
-        # Lingering close: closing with unread upload bytes in the socket makes the kernel
-        # send a RST that can destroy the 413 before the client reads it. Half-close
-        # instead (FIN after the 413), keep reading and discarding, and close fully soon.
-        half_close = getattr(transport, "loseWriteConnection", None)
-        if half_close is None:
-            channel.loseConnection()
-            return
-        half_close()
-        self._linger = channel.callLater(_LINGER_SECONDS, channel.loseConnection)
+        self._holds_slot = True
+        super().gotLength(length)
+
+    def _leave(self) -> None:
+        if self._holds_slot:
+            self._holds_slot = False
+            self.gate.leave()
+
+    def finish(self) -> Any:
+        self._leave()
+        return super().finish()
 
     def connectionLost(self, reason: Any) -> None:
-        linger = self._linger
-        if linger is not None and linger.active():
-            linger.cancel()
+        self._leave()
         super().connectionLost(reason)
 
 
 class CelloSite(server.Site):
-    """A Site whose request factory enforces the app's body limit; no access log."""
+    """A Site whose channels enforce SPEC_OPERATIONS §4 and whose requests enforce the body limit.
 
-    def __init__(self, resource: Any, max_body_size: int | None = None, **kwargs: Any) -> None:
-        limit = max_body_size
-        factory = type("CelloRequestWithLimit", (CelloRequest,), {"max_body_size": limit})
-        kwargs.setdefault("requestFactory", factory)
+    Args:
+        resource: the root resource (usually ``app.resource()``).
+        max_body_size: request bodies above this many bytes get 413 before being read.
+        limits: connection timeouts and header limits; ``limits.backlog`` is read by whoever listens.
+        max_concurrent_requests: requests in progress above this get 503 (None: no shedding).
+        clock: ``IReactorTime`` for the connection timers (``app.clock``).
+    """
+
+    def __init__(
+        self,
+        resource: Any,
+        max_body_size: int | None = None,
+        *,
+        limits: ConnectionLimits = DEFAULT_LIMITS,
+        max_concurrent_requests: int | None = None,
+        clock: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        attrs: dict[str, Any] = {"max_body_size": max_body_size}
+        base: type[CelloRequest] = CelloRequest
+        self.gate: RequestGate | None = None
+        if max_concurrent_requests is not None:
+            self.gate = attrs["gate"] = RequestGate(max_concurrent_requests)
+            base = GatedRequest
+        kwargs.setdefault("requestFactory", type("CelloSiteRequest", (base,), attrs))
+        kwargs.setdefault("timeout", limits.keep_alive_timeout)  # HTTP/2's idle timer
         super().__init__(resource, **kwargs)
+        self._clock: Any = clock if clock is not None else self.reactor
+        self.limits = limits
+        self.backlog = limits.backlog
         self.displayTracebacks = False
+        self._channel_class = channel_class(limits, self._clock)
+
+    def buildProtocol(self, addr: Any) -> Any:
+        protocol = super().buildProtocol(addr)
+        if protocol is not None:
+            protocol.callLater = self._clock.callLater  # connection timers follow app.clock
+        return protocol
+
+    def protocol(self) -> CelloProtocol:
+        """Twisted's factory hook: each connection gets a CelloChannel behind the H1/H2 switch."""
+        return CelloProtocol(self._channel_class())
 
     def log(self, request: http.Request) -> None:
         """Twisted's access log is the largest per-request cost; RequestLogging replaces it."""

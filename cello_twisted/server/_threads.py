@@ -6,7 +6,7 @@ the in-memory test client swaps in its own implementation (``testing/_threads.py
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred, maybeDeferred
@@ -26,6 +26,10 @@ class Threads(Protocol):
 
     def call_next_turn(self, fn: Callable[[], Any]) -> IDelayedCall | None:
         """Run ``fn`` on the next reactor turn; None means "no turns here: go on inline"."""
+        ...
+
+    def cooperate(self, steps: Iterator[object]) -> Deferred[None]:
+        """Run ``steps`` a few at a time between reactor events; fires when they are done."""
         ...
 
 
@@ -51,3 +55,18 @@ class ReactorThreads:
 
         delayed: IDelayedCall = reactor.callLater(0, fn)
         return delayed
+
+    def cooperate(self, steps: Iterator[object]) -> Deferred[None]:
+        from twisted.internet import reactor
+
+        if getattr(reactor, "running", False):
+            from twisted.internet.task import cooperate
+
+            return cooperate(steps).whenDone().addCallback(lambda _: None)
+        return maybeDeferred(exhaust, steps)
+
+
+def exhaust(steps: Iterator[object]) -> None:
+    """Run every step now (no reactor turns to share)."""
+    for _ in steps:
+        pass

@@ -25,8 +25,11 @@ class ListenSpec:
     tls: TlsConfig | None = None
 
 
-def parse_listen(description: str) -> ListenSpec:
-    """Parse ``tcp:``/``ssl:`` descriptions fully; other kinds are checked when listening."""
+def parse_listen(description: str, default_backlog: int = 1024) -> ListenSpec:
+    """Parse ``tcp:``/``ssl:`` descriptions fully; other kinds are checked when listening.
+
+    ``default_backlog`` applies when the description has no ``backlog=`` (twistd ``--backlog``).
+    """
     from twisted.internet.endpoints import _parse  # the parser serverFromString uses
 
     try:
@@ -37,13 +40,16 @@ def parse_listen(description: str) -> ListenSpec:
         raise EndpointError(f"bad endpoint {description!r}: no endpoint type")
     kind = args[0].lower()
     if kind not in ("tcp", "ssl"):
-        return ListenSpec(description, kind)
+        try:
+            return ListenSpec(description, kind, backlog=int(kwargs.get("backlog", default_backlog)))
+        except ValueError:
+            raise EndpointError(f"bad endpoint {description!r}: backlog must be an integer") from None
     port_text = args[1] if len(args) > 1 else kwargs.get("port")
     if port_text is None:
         raise EndpointError(f"bad endpoint {description!r}: no port")
     try:
         port = int(port_text)
-        backlog = int(kwargs.get("backlog", 1024))
+        backlog = int(kwargs.get("backlog", default_backlog))
     except ValueError:
         raise EndpointError(f"bad endpoint {description!r}: port and backlog must be integers") from None
     if not 0 <= port <= 65535:
@@ -79,11 +85,25 @@ def check_listen(spec: ListenSpec, reactor: Any) -> None:
 
 def make_endpoint(spec: ListenSpec, reactor: Any) -> Any:
     """tcp:/ssl: get Cello's own endpoints (TLS ≥ 1.2 floor); others go to serverFromString."""
-    from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint, serverFromString
+    from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint
 
     if spec.kind == "ssl":
         options = certificate_options(spec.tls)  # type: ignore[arg-type]
         return SSL4ServerEndpoint(reactor, spec.port, options, backlog=spec.backlog, interface=spec.interface)
     if spec.kind == "tcp":
         return TCP4ServerEndpoint(reactor, spec.port, backlog=spec.backlog, interface=spec.interface)
-    return serverFromString(reactor, spec.description)
+    return endpoint_from_string(reactor, spec.description, spec.backlog)
+
+
+_BACKLOG_KINDS = ("tcp", "tcp6", "ssl", "unix")
+
+
+def endpoint_from_string(reactor: Any, description: str, backlog: int) -> Any:
+    """``serverFromString``, with ``backlog`` added where the kind takes one and none is given
+    (Twisted's default of 50 makes a burst of connects wait for SYN retries)."""
+    from twisted.internet.endpoints import serverFromString
+
+    kind = description.split(":", 1)[0].lower()
+    if kind in _BACKLOG_KINDS and "backlog=" not in description:
+        description = f"{description}:backlog={backlog}"
+    return serverFromString(reactor, description)

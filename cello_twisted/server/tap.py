@@ -39,6 +39,12 @@ class Options(usage.Options):
         ["env", None, "production", "development or production."],
         ["graceful-timeout", None, 30.0, "Seconds in-flight requests get to finish on stop.", float],
         ["log-format", None, "text", "text (twistd's lines) or json (one JSON object per line)."],
+        ["header-timeout", None, 10.0, "Seconds a request's line and headers may take (408 after).", float],
+        ["body-timeout", None, 30.0, "Longest gap in seconds between two bytes of a request body (408 after).", float],
+        ["keep-alive-timeout", None, 60.0, "Seconds an idle keep-alive connection stays open.", float],
+        ["max-header-count", None, 100, "Header lines allowed per request (431 above).", int],
+        ["max-header-bytes", None, 16384, "Bytes of request line + headers allowed (431; 414 for the line).", int],
+        ["backlog", None, 1024, "Accept queue length for listen endpoints that do not set backlog=.", int],
     ]
     optFlags = [
         ["debug", None, "Debug behaviour (and access logs)."],
@@ -71,8 +77,21 @@ class Options(usage.Options):
             # twistd builds its log observer from --logger (a name it imports): the JSON-lines one.
             twistd_target.append((parent.get("logfile") or "", bool(parent.get("nodaemon"))))
             parent["logger"] = "cello_twisted.server._logging.twistd_json_observer"
+        from ._limits import ConnectionLimits
+
         try:
-            specs = [parse_listen(d) for d in (self["listen"] or [DEFAULT_LISTEN])]
+            self["limits"] = ConnectionLimits(
+                header_timeout=self["header-timeout"],
+                body_timeout=self["body-timeout"],
+                keep_alive_timeout=self["keep-alive-timeout"],
+                max_header_count=self["max-header-count"],
+                max_header_bytes=self["max-header-bytes"],
+                backlog=self["backlog"],
+            )
+        except ValueError as e:
+            raise usage.UsageError(str(e)) from None
+        try:
+            specs = [parse_listen(d, self["backlog"]) for d in (self["listen"] or [DEFAULT_LISTEN])]
         except EndpointError as e:
             raise usage.UsageError(str(e)) from None
         if self["workers"] > 1:
@@ -84,7 +103,11 @@ class Options(usage.Options):
         except AppNotFound as e:
             raise usage.UsageError(str(e)) from None
         except Exception as e:
-            raise usage.UsageError(f"cannot import {self['app']}: {type(e).__name__}: {e}") from None
+            from ._worker import report_error
+
+            message = f"cannot import {self['app']}: {type(e).__name__}: {e}"
+            report_error(message)  # a cluster worker: the parent repeats it if it gives up
+            raise usage.UsageError(message) from None
         if self["env"] == "production":
             problems = app.secret_problems()
             if problems:
@@ -102,9 +125,17 @@ class Options(usage.Options):
         self["app_object"] = app
 
 
+def _stderr_line(message: str) -> None:
+    sys.stderr.write(f"cello_twisted: error: {message}\n")
+    sys.stderr.flush()
+
+
 def _exit_after_shutdown(reactor: Any, message: str) -> None:
     """twistd exits 0 after reactor.stop(); a failed start must exit 1."""
+    from ._worker import report_error
+
     _log.critical("{message}", message=message)
+    report_error(message)  # a cluster worker: the parent repeats it if it gives up
 
     def exit_now() -> None:
         sys.stdout.flush()
@@ -119,10 +150,11 @@ def _exit_after_shutdown(reactor: Any, message: str) -> None:
 class CelloService(service.Service):
     """One process: startup hooks, listen; on stop: drain, shutdown hooks."""
 
-    def __init__(self, app: Any, endpoints_factory: Any, graceful_timeout: float) -> None:
+    def __init__(self, app: Any, endpoints_factory: Any, graceful_timeout: float, limits: Any = None) -> None:
         self.app = app
         self.endpoints_factory = endpoints_factory
         self.graceful_timeout = graceful_timeout
+        self.limits = limits
         self.server: Any = None
 
     def startService(self) -> None:
@@ -131,7 +163,8 @@ class CelloService(service.Service):
         from ._service import CelloServer, build_site
 
         super().startService()
-        self.server = CelloServer(self.app, build_site(self.app), self.endpoints_factory(reactor), self.graceful_timeout, reactor)
+        site = build_site(self.app) if self.limits is None else build_site(self.app, limits=self.limits)
+        self.server = CelloServer(self.app, site, self.endpoints_factory(reactor), self.graceful_timeout, reactor)
 
         def listening(ports: list[Any]) -> None:
             for port in ports:
@@ -191,8 +224,18 @@ class ClusterService(service.Service):
             environ=cluster_environ(lifecycle),
             on_exit=partial(worker_exited, lifecycle),
         )
-        for sock, spec in zip(self.sockets, self.specs, strict=True):
-            _log.info("cello_twisted cluster listening on {kind}:{port}", kind=spec.kind, port=sock.getsockname()[1])
+        bound = [(spec.kind, sock.getsockname()[1]) for sock, spec in zip(self.sockets, self.specs, strict=True)]
+
+        def accepting(_: Any) -> None:  # the banner waits for a worker (SPEC_OPERATIONS §4 r14)
+            for kind, port in bound:
+                _log.info("cello_twisted cluster listening on {kind}:{port}", kind=kind, port=port)
+
+        def give_up(message: str) -> None:
+            reactor.addSystemEventTrigger("after", "shutdown", _stderr_line, message)
+            _exit_after_shutdown(reactor, message)
+
+        self.parent.ready.addCallback(accepting)
+        self.parent.gave_up.addCallback(give_up)
         reactor.callWhenRunning(self.parent.start)
 
     def stopService(self) -> Any:
@@ -228,6 +271,10 @@ def makeService(options: Options) -> service.IService:
     if options["logs"] or app.debug:
         add_request_logging(app)
     timeout = options["graceful-timeout"]
+    if worker_index() is None:  # the process the operator started; workers stay quiet
+        from ._durability import warn_revocations
+
+        warn_revocations(app)
     if worker_index() is not None:
         def adopted(reactor: Any) -> list[Any]:
             from ._cluster import prepare_worker
@@ -235,7 +282,7 @@ def makeService(options: Options) -> service.IService:
             prepare_worker(reactor)
             return adopted_endpoints(reactor, [certificate_options(s.tls) if s.tls else None for s in specs])
 
-        return CelloService(app, adopted, timeout)
+        return CelloService(app, adopted, timeout, options["limits"])
     if options["workers"] > 1:
         return ClusterService(app, specs, options["workers"], timeout)
-    return CelloService(app, lambda reactor: [make_endpoint(s, reactor) for s in specs], timeout)
+    return CelloService(app, lambda reactor: [make_endpoint(s, reactor) for s in specs], timeout, options["limits"])

@@ -7,11 +7,13 @@ Installed as ``app.threads`` by ``TestClient``; production code uses whatever
 from __future__ import annotations
 
 import queue
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IDelayedCall
+
+from ..server._threads import exhaust
 
 
 class InlineThreads:
@@ -29,3 +31,6 @@ class InlineThreads:
 
     def call_next_turn(self, fn: Callable[[], Any]) -> IDelayedCall | None:
         return None  # streams run inline: nothing else waits for a reactor turn
+
+    def cooperate(self, steps: Iterator[object]) -> Deferred[None]:
+        return maybeDeferred(exhaust, steps)  # the test thread is the loop: run every step now

@@ -13,6 +13,7 @@ from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from twisted.internet.defer import Deferred
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -84,6 +85,14 @@ class CelloServerProtocol(WebSocketServerProtocol):
     cello_ctx: Any = None
     cello_ws: WebSocket | None = None
     cello_app: Any = None
+    cello_upgraded: Any = None  # the Twisted request this connection was upgraded from
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        super().connectionLost(reason)
+        upgraded, self.cello_upgraded = self.cello_upgraded, None
+        if upgraded is not None:
+            # The HTTP request ends with its WebSocket (load shedding counts it until now).
+            upgraded.connectionLost(reason)
 
     def onConnect(self, request: Any) -> Any:
         ctx = self.cello_ctx
@@ -166,6 +175,7 @@ class CelloServerFactory(WebSocketServerFactory):
     def buildProtocol(self, addr: Any) -> CelloServerProtocol:
         proto: CelloServerProtocol = super().buildProtocol(addr)  # type: ignore[assignment]  # typing note: builds ``protocol``
         proto.cello_ctx = self.next_ctx
+        proto.cello_upgraded = getattr(getattr(self.next_ctx, "request", None), "raw", None)
         return proto
 
 
@@ -228,6 +238,11 @@ class TakeoverStreamer(Streamer):
             return self.resource.render(twreq)  # type: ignore[no-untyped-call]  # typing note: autobahn is unannotated
         finally:
             self.factory.next_ctx = None
+            channel = twreq.channel
+            if channel is not None and channel.transport is None:
+                retire = getattr(channel, "retire", None)  # the HTTP connection's timers stop here
+                if retire is not None:
+                    retire()
 
 
 def _takes_request(fn: Callable[..., Any]) -> bool:

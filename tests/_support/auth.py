@@ -15,6 +15,7 @@ from twisted.internet import task
 
 from cello_twisted import App, JwtConfig, SessionConfig, SessionTooLargeError
 from cello_twisted.middleware import JwtAuth
+from cello_twisted.stores import MemorySessionStore
 
 SECRET = b"k" * 32
 OTHER_SECRET = b"o" * 32
@@ -181,6 +182,30 @@ def session_app(**config: Any) -> App:
                 "modified": request.session.modified,
             }
         return {"type_error": False}
+
+    return app
+
+
+def store_app(store: MemorySessionStore) -> App:
+    """An app with store-backed sessions: POST /login (form user=...), POST /fixate, GET /me."""
+    app = App(clock=clock_at())
+    app.enable_sessions(SessionConfig(KEY, secure=False, store=store))
+
+    @app.post("/login")
+    def login(request: Any) -> dict:
+        user = request.form().get("user") if request.is_form() else None
+        if user:
+            request.session["user"] = user
+        return {"ok": bool(user)}
+
+    @app.post("/fixate")
+    def fixate(request: Any) -> dict:
+        request.session.regenerate()  # a login handler that regenerates before checking
+        return {"ok": False}
+
+    @app.get("/me")
+    def me(request: Any) -> dict:
+        return {"user": request.session.get("user")}
 
     return app
 

@@ -178,9 +178,9 @@ class CacheTests(SynchronousTestCase):
         self.assertEqual(len(auth._cache), 0)
 
     def test_cache_is_bounded(self) -> None:
-        """The cache never holds more than CACHE_SIZE tokens (oldest evicted first)."""
-        self.patch(_jwt_tokens, "CACHE_SIZE", 3)
+        """The cache never holds more than its entry bound (oldest evicted first)."""
         app, auth = strict_app()
+        auth._cache.max_entries = 3
         tokens = [auth.create_token({"sub": str(i)}) for i in range(5)]
         for token in tokens:
             auth.decode(token)

@@ -288,5 +288,35 @@ class ServerLifeTests(SynchronousTestCase):
         """r3 in cluster mode: SIGTERM to the parent → workers answer 503 draining, finish, exit 0."""
         self._drains(["--workers", "2"], {"DRAIN_DELAY": "1.5"})
 
+    def test_after_the_delay_partial_requests_close_at_once_and_in_flight_ones_finish(self) -> None:
+        """r3 with §4 r10: a connection holding half a request line is kept through drain_delay, then closed
+        at once when accepting stops, while the in-flight request still completes; exit 0 right after it."""
+        import socket
+
+        child = spawn(self, [PYTHON, self.app_path, "--port", "0", "--no-logs"], self.dir, {"DRAIN_DELAY": "1"})
+        port = child.port()
+        slow: list[Any] = []
+        thread = threading.Thread(target=lambda: slow.append(get(port, "/slow?s=4", timeout=15)))
+        thread.start()
+        self.addCleanup(thread.join, 20)
+        child.wait_for("slow request started", 10)
+        sigterm_at = time.monotonic()
+        child.send(signal.SIGTERM)
+        self.assertTrue(wait_until(lambda: self._ready(port)[0] == 503, 5))
+        partial = socket.create_connection(("127.0.0.1", port), timeout=10)  # accepted during the delay
+        self.addCleanup(partial.close)
+        partial.sendall(b"GET /never-fin")
+        while partial.recv(4096):  # EOF once the delay is over (not after graceful_timeout)
+            pass
+        closed_after = time.monotonic() - sigterm_at
+        self.assertGreaterEqual(closed_after, 0.9)  # kept while the server was still accepting
+        self.assertLess(closed_after, 3.5)
+        self.assertEqual(slow, [])  # the in-flight request was still running
+        thread.join(20)
+        self.assertEqual(slow[0][0], 200)
+        finished_at = time.monotonic()
+        self.assertEqual(child.wait(20), 0)
+        self.assertLess(time.monotonic() - finished_at, 2)
+
 
 del os

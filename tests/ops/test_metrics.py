@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.resource import Resource
 
 from cello_twisted import (
     App,
@@ -26,6 +29,7 @@ from cello_twisted.errors import ConfigError
 from cello_twisted.middleware import Csrf
 from cello_twisted.stores import RedisRateLimitStore
 from tests._support.processes import PYTHON, alive, get, spawn, tempdir, wait_until, write_app
+from tests.middleware.test_timeout import Wire
 
 SECRET = "m" * 40
 
@@ -234,12 +238,62 @@ class SeriesTests(SynchronousTestCase):
             sys.modules.update(saved)
         self.assertIn("cello-twisted[metrics]", str(caught.exception))
 
+    def test_mounts_are_labelled_with_their_prefix(self) -> None:
+        """r2: a mount's responses carry its prefix template (blueprint prefix included) and the status the resource sent."""
+        app = metered_app()
+        app.mount("/legacy", _Leaf(200))
+        app.mount("/gone", _Leaf(404))
+        api = Blueprint("/api")
+        api.mount("/old", _Leaf(200))
+        app.register_blueprint(api)
+        client = app.test_client()
+        for path in ("/legacy", "/legacy/a", "/legacy/b/c?q=1"):
+            self.assertEqual(client.get(path).status_code, 200)
+        self.assertEqual(client.get("/gone/x").status_code, 404)
+        self.assertEqual(client.post("/api/old/y").status_code, 200)
+        client.get("/elsewhere")
+        text = client.get("/metrics").text
+        self.assertEqual(value(text, "cello_requests_total", method="GET", route="/legacy", status="200"), 3)
+        self.assertEqual(value(text, "cello_requests_total", method="GET", route="/gone", status="404"), 1)
+        self.assertEqual(value(text, "cello_requests_total", method="POST", route="/api/old", status="200"), 1)
+        self.assertEqual(value(text, "cello_requests_total", method="GET", route="<unmatched>", status="404"), 1)
+        self.assertEqual(value(text, "cello_requests_in_progress", method="GET"), 0)
+
+    def test_handler_timeout_503_is_counted(self) -> None:
+        """r2, §4 r5: the handler-timeout 503 passes the chain and is counted with its route and status 503."""
+        clock = Clock()
+        app = App(clock=clock, handler_timeout=1)
+        app.enable_metrics(registry=CollectorRegistry())
+        app.get("/hang/{id}")(lambda request: Deferred())
+        wire = Wire(app)
+        wire.send("GET", "/hang/7")
+        clock.advance(1)
+        self.assertEqual(wire.response()[0], 503)
+        registry = _registry_of(app)
+        labels = {"method": "GET", "route": "/hang/{id}", "status": "503"}
+        self.assertEqual(registry.get_sample_value("cello_requests_total", labels), 1)
+        self.assertEqual(registry.get_sample_value("cello_requests_in_progress", {"method": "GET"}), 0)
+
     def test_off_costs_nothing_in_the_chain(self) -> None:
         """Without enable_metrics no metrics middleware is in any chain."""
         app = App()
         app.get("/")(lambda r: "ok")
         route = app.compiled_routes()[0]
         self.assertEqual(route.middleware, [])
+
+
+class _Leaf(Resource):
+    """A mounted twisted.web leaf answering with a fixed status."""
+
+    isLeaf = True
+
+    def __init__(self, status: int) -> None:
+        super().__init__()
+        self.status = status
+
+    def render(self, request: Any) -> bytes:
+        request.setResponseCode(self.status)
+        return b"leaf"
 
 
 def _registry_of(app: App) -> Any:

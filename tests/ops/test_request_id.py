@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.resource import Resource
 
 from cello_twisted import App, HTTPError, JwtConfig, RateLimitConfig
 from cello_twisted.errors import ConfigError
+from tests.middleware.test_timeout import Wire
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
 SECRET = "s" * 40
@@ -202,3 +207,54 @@ class GeneratorTests(SynchronousTestCase):
         self.assertIsNone(resp.headers.get("X-Evil"))
         self.assertIsNone(resp.headers.get("X-Request-ID"))
         self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
+
+
+class _Where(Resource):
+    """A mounted twisted.web leaf answering with the path it was given."""
+
+    isLeaf = True
+
+    def render(self, request: Any) -> bytes:
+        request.setHeader(b"content-type", b"text/plain")
+        return b"/".join(request.postpath)
+
+
+class _Raising(Resource):
+    isLeaf = True
+
+    def render(self, request: Any) -> bytes:
+        raise ValueError("resource exploded")
+
+
+class PassingTheChainTests(SynchronousTestCase):
+    def test_mounted_resource_response_carries_the_id(self) -> None:
+        """r2, §13 r3: a mounted resource's response has the kept or generated ID; its 500 body names it."""
+        app = App()
+        app.enable_request_id()
+        app.mount("/legacy", _Where())
+        app.mount("/broken", _Raising())
+        client = app.test_client()
+        kept = client.get("/legacy/a/b", headers={"X-Request-ID": "from-the-proxy"})
+        self.assertEqual((kept.status_code, kept.text), (200, "a/b"))
+        self.assertEqual(kept.headers.get("X-Request-ID"), "from-the-proxy")
+        made = client.get("/legacy/c")
+        self.assertRegex(made.headers.get("X-Request-ID") or "", HEX32)
+        failed = client.get("/broken", headers={"X-Request-ID": "r-500"})
+        self.assertEqual(failed.status_code, 500)
+        self.assertEqual(failed.headers.get("X-Request-ID"), "r-500")
+        self.assertEqual(failed.json()["request_id"], "r-500")
+        self.flushLoggedErrors(ValueError)
+
+    def test_handler_timeout_503_carries_the_id(self) -> None:
+        """r2, §4 r5: the handler-timeout 503 passes the chain outward, so it has the header and "request_id"."""
+        clock = Clock()
+        app = App(clock=clock, handler_timeout=2)
+        app.enable_request_id()
+        app.get("/hang")(lambda request: Deferred())
+        wire = Wire(app)
+        wire.send("GET", "/hang", {"X-Request-ID": "slow-one"})
+        clock.advance(2)
+        status, headers, body = wire.response()
+        self.assertEqual(status, 503)
+        self.assertEqual(headers["x-request-id"], "slow-one")
+        self.assertEqual(json.loads(body)["request_id"], "slow-one")
