@@ -91,6 +91,7 @@ class App(RouteTable):
         self.env = "development"
         self.debug = False
         self.static_mounts: list[StaticMount] = []
+        self.broadcast: Any = None  # a Broadcast (SPEC §10), set by the application
         # What routes and middleware are handed when compiled: clock, threads, finalizers.
         self.context = AppContext(clock, ReactorThreads())
         # Hooks and serving state used by server/ (run, listen, twistd, workers).

@@ -158,6 +158,23 @@ def drain(site: TrackingSite, timeout: float, clock: Any) -> Deferred[Any]:
     return done
 
 
+def _close_shared_state(app: Any) -> Deferred[Any]:
+    """Close the Redis stores and the app's Broadcast once no request is in flight (SPEC §12 r6).
+
+    Redis stores reopen connections on demand, so closing every one in the process is safe
+    even when it serves several apps.
+    """
+    from ..stores._registry import close_all
+
+    broadcast = getattr(app, "broadcast", None)
+    if broadcast is not None and hasattr(broadcast, "close"):
+        try:
+            broadcast.close()
+        except Exception:
+            _log.failure("closing the broadcast failed")
+    return close_all()
+
+
 class CelloServer:
     """One process serving ``app`` on some endpoints; used by run(), workers and twistd."""
 
@@ -234,4 +251,5 @@ class CelloServer:
         d = stopped.addCallback(lambda _: drain(self.site, self.graceful_timeout, self.reactor))
         d.addCallback(lambda _: self.app.lifecycle.end())  # lifespan exit, then shutdown hooks
         d.addErrback(lambda f: _log.failure("shutdown hook failed", f))
+        d.addCallback(lambda _: _close_shared_state(self.app))
         return d
