@@ -20,6 +20,7 @@ from twisted.internet.defer import TimeoutError as DeferredTimeout
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from .._signals import store_failed
 from ..errors import HTTPError
 from ._redis_protocol import RedisReplyError
 from ._redis_url import RedisTarget, parse_url, safe_url, sync_client
@@ -130,6 +131,7 @@ class RedisBackend:
     # -- outage bookkeeping ------------------------------------------------------------------
 
     def _failed(self, reason: str) -> SharedStoreUnavailable:
+        store_failed(self.owner)  # cello_shared_store_errors_total{store}, when metrics are on
         with self._lock:
             first = self._backoff == 0.0
             self._backoff = _BACKOFF_FIRST if first else min(self._backoff * 2, _BACKOFF_MAX)
@@ -164,6 +166,7 @@ class RedisBackend:
         if not self.reactor.running:
             return self._inline(self.client.execute_command, args)
         if self._backoff and not self.available():
+            store_failed(self.owner)
             return fail(SharedStoreUnavailable(self.owner, "backing off after a failure"))
         if self.connector is None:
             return self._threaded(self.client.execute_command, args)
@@ -175,6 +178,7 @@ class RedisBackend:
         if not self.reactor.running:
             return self._inline(self._script_sync, (script, key, args))
         if self._backoff and not self.available():
+            store_failed(self.owner)
             return fail(SharedStoreUnavailable(self.owner, "backing off after a failure"))
         if self.connector is None:
             return self._threaded(self._script_sync, (script, key, args))
@@ -234,6 +238,7 @@ class RedisBackend:
 
     def _inline(self, fn: Callable[..., Any], args: Sequence[Any]) -> Any:
         if not self.available():
+            store_failed(self.owner)
             raise SharedStoreUnavailable(self.owner, "backing off after a failure")
         return self._guarded(fn, args)
 

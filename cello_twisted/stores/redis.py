@@ -66,7 +66,10 @@ class _RedisStore:
         return self.backend.client
 
     def health_check(self) -> Any:
-        """``PING`` bounded by ``timeout``: True (or a Deferred True); 503 error when unreachable."""
+        """``PING`` bounded by ``timeout``, usable as a readiness check (SPEC_OPERATIONS §6 r4).
+
+        True (or a Deferred firing True); SharedStoreUnavailable (a 503) when Redis does not answer.
+        """
         return self.backend.health_check()
 
     def close(self) -> None:
