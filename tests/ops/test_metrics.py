@@ -7,12 +7,15 @@ import re
 import signal
 import sys
 from typing import Any
+from unittest import mock
 
 import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
@@ -273,6 +276,66 @@ class SeriesTests(SynchronousTestCase):
         labels = {"method": "GET", "route": "/hang/{id}", "status": "503"}
         self.assertEqual(registry.get_sample_value("cello_requests_total", labels), 1)
         self.assertEqual(registry.get_sample_value("cello_requests_in_progress", {"method": "GET"}), 0)
+
+    def test_a_client_gone_mid_request_counts_nothing(self) -> None:
+        """r2: a request whose client disconnects before the response leaves the in-progress gauge at 0
+        and adds no response to cello_requests_total."""
+        app = App(clock=Clock())
+        app.enable_metrics(registry=CollectorRegistry())
+        app.get("/hang")(lambda request: Deferred())
+        registry = _registry_of(app)
+        wire = Wire(app)
+        wire.send("GET", "/hang")
+        self.assertEqual(registry.get_sample_value("cello_requests_in_progress", {"method": "GET"}), 1)
+        wire.proto.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(registry.get_sample_value("cello_requests_in_progress", {"method": "GET"}), 0)
+        self.assertIsNone(registry.get_sample_value("cello_requests_total", {"method": "GET", "route": "/hang", "status": "200"}))
+
+    def test_cluster_workers_expose_the_same_series_as_one_process(self) -> None:
+        """r3: a cluster worker (prometheus-client's objects, multiprocess mode) and a single process
+        (plain numbers read at scrape time) expose the same lines for the same traffic, with and without
+        prometheus-client's ``_created`` samples."""
+        import prometheus_client
+
+        def scrape_after_traffic(multiprocess: bool) -> str:
+            registry = CollectorRegistry()
+            app = App()
+            environ = {"PROMETHEUS_MULTIPROC_DIR": tempdir(self)} if multiprocess else {}
+            with mock.patch.dict(os.environ, environ):
+                metrics = app.enable_metrics(registry=registry, buckets=[100.0, 200.0])
+            self.assertEqual(metrics.multiprocess, multiprocess)
+            app.get("/users/{id}")(lambda r: ({"id": r.params["id"]}, 201 if r.params["id"] == "1" else 200))
+            app.post("/boom")(lambda r: 1 / 0)
+            app.get("/limited", rate_limit=RateLimitConfig(requests=1, window=60))(lambda r: "ok")
+            app.mount("/legacy", _Leaf(202))
+            client = app.test_client()
+            for path in ("/users/1", "/users/2", "/users/3", "/nope", "/limited", "/limited", "/legacy/x"):
+                client.get(path)
+            client.post("/boom")
+            client.head("/users/4")
+            client.request("PURGE", "/users/5")
+            client.delete("/users/6")
+            client.options("/users/7")
+            masked = []
+            for line in prometheus_client.generate_latest(registry).decode().splitlines():
+                name = line.split("{")[0].split(" ")[0]
+                if not line.startswith("#") and name.endswith(("_created", "_sum")):
+                    line = line.rsplit(" ", 1)[0] + " <time>"  # timestamps and durations differ run to run
+                masked.append(line)
+            return "\n".join(masked)
+
+        with_created = scrape_after_traffic(False)
+        self.assertIn("cello_requests_created", with_created)
+        self.assertIn('cello_request_duration_seconds_bucket{le="100.0",method="GET",route="/users/{id}"} 3.0', with_created)
+        self.assertEqual(with_created, scrape_after_traffic(True))
+        prometheus_client.disable_created_metrics()
+        try:
+            without_created = scrape_after_traffic(False)
+            self.assertNotIn("_created", without_created)
+            self.assertEqual(without_created, scrape_after_traffic(True))
+        finally:
+            prometheus_client.enable_created_metrics()
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 4)
 
     def test_off_costs_nothing_in_the_chain(self) -> None:
         """Without enable_metrics no metrics middleware is in any chain."""
