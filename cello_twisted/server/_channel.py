@@ -186,7 +186,9 @@ class CelloChannel(HTTPChannel):
                 ):
                     self.lineReceived = self._line_checking_folds  # type: ignore[method-assign]
         _data_received(self, data)
-        if self._buffer and self.line_mode and self._phase <= HEADERS:
+        # A nested call (a pipelined request replayed from requestDone inside the outer read)
+        # only appends to the buffer: the outer call parses it, and checks it afterwards.
+        if self._buffer and self.line_mode and self._phase <= HEADERS and not self._busyReceiving:
             if self._phase == IDLE:
                 self._phase = HEADERS  # a partial pipelined request waits in the buffer
                 self._mark = self._last

@@ -26,15 +26,15 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from urllib.parse import unquote_to_bytes as unquote
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote_to_bytes as unquote
 
 import httptools
 from twisted.internet import tcp
+from twisted.python.failure import Failure
 from twisted.web.http import NO_CONTENT, NOT_MODIFIED, datetimeToString
 from twisted.web.http_headers import Headers
-from twisted.python.failure import Failure
 from twisted.web.resource import _IEncodingResource
 from twisted.web.server import version as _SERVER
 
@@ -75,9 +75,7 @@ def _direct_headers_work() -> bool:
     """Does a write into ``_rawHeaders`` read back as ``addRawHeader`` would have stored it?"""
     try:
         ours, theirs = Headers(), Headers()
-        raw = ours._rawHeaders
-        if not isinstance(raw, dict):
-            return False
+        raw: Any = ours._rawHeaders
         for name, value in ((b"content-TYPE", b"a"), (b"X-Two", b"1"), (b"x-two", b"2")):
             raw.setdefault(_key(name), []).append(value)
             theirs.addRawHeader(name, value)
@@ -118,6 +116,14 @@ def _detail(error: Exception) -> str:
 
 
 Event = tuple[Callable[..., None], tuple[Any, ...]]
+_NOTHING_HELD: deque[Event] | None = None
+
+
+def _sanitized(pairs: Any) -> Headers:
+    headers = Headers()
+    for name, value in pairs:
+        headers.addRawHeader(name, value)
+    return headers
 
 
 class FastChannel(CelloChannel):
@@ -140,6 +146,8 @@ class FastChannel(CelloChannel):
     _header_count = 0
     _head_bytes = 0
     _in_line = True
+    _clean_start = False  # no request was in progress when the current read started
+    _begins = 0  # requests begun in the current read
     _peer: Any = None
     _host: Any = None
 
@@ -216,10 +224,7 @@ class FastChannel(CelloChannel):
 
     def writeHeaders(self, version: bytes, code: bytes, reason: bytes, headers: Any) -> None:
         if not isinstance(headers, Headers):  # Twisted's own backwards-compatible path
-            sanitized = Headers()
-            for name, value in headers:
-                sanitized.addRawHeader(name, value)
-            headers = sanitized
+            headers = _sanitized(headers)
         lines = [version + b" " + code + b" " + reason]
         for name, values in headers.getAllRawHeaders():
             for value in values:
@@ -270,6 +275,8 @@ class FastChannel(CelloChannel):
                 self._head_too_large()
 
     def _feed(self, data: bytes) -> None:
+        self._clean_start = not self.requests
+        self._begins = 0
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -282,11 +289,40 @@ class FastChannel(CelloChannel):
         except httptools.HttpParserError as error:
             if self._broken or self._phase == DONE:
                 return
+            if isinstance(error, httptools.HttpParserInvalidMethodError) and self._can_hand_over():
+                self._to_twisted_parser(data)
+                return
             self._broken = True
             if self._held is not None:
                 self._held.append((FastChannel._parse_failed, (error,)))
             else:
                 self._parse_failed(error)
+
+    def _can_hand_over(self) -> bool:
+        """Did the request llhttp refused start this read, with nothing before it pending?"""
+        return (
+            self._clean_start
+            and self._begins == 1
+            and len(self.requests) == 1
+            and self._held is None
+            and not self._handlingRequest
+        )
+
+    def _to_twisted_parser(self, data: bytes) -> None:
+        """A method llhttp does not know (``BREW``, lower case): Twisted's parser takes the
+        connection over from here, so the app answers it (405) as it does on the stock layer."""
+        self.requests.pop()  # created when llhttp saw the request start; Twisted makes its own
+        self._raw = None
+        self._parser = None
+        self.dataReceived = self._twisted_data_received  # type: ignore[method-assign]
+        self.requestDone = self._twisted_request_done  # type: ignore[method-assign]
+        CelloChannel.dataReceived(self, data.lstrip(b"\r\n"))
+
+    def _twisted_data_received(self, data: bytes) -> None:
+        CelloChannel.dataReceived(self, data)
+
+    def _twisted_request_done(self, request: Any) -> None:
+        CelloChannel.requestDone(self, request)
 
     def _parse_failed(self, error: Exception) -> None:
         if self._in_line and self._url and len(self._url) > self.limits.max_header_bytes:
@@ -319,6 +355,7 @@ class FastChannel(CelloChannel):
             self._phase = HEADERS
             self._mark = self._last
         self._url = b""
+        self._begins += 1
         self._head_size = self._header_count = self._head_bytes = 0
         self._in_line = True
         request = self.requestFactory(self, len(self.requests))
@@ -380,7 +417,7 @@ class FastChannel(CelloChannel):
             self._halt()
         self._command = parser.get_method()
         self._path = self._url
-        self._version = version
+        self._version = version  # type: ignore[assignment]  # typing note: checked just above
         raw = self._raw
         if raw is not None:
             lengths = raw.get(_CL_KEY)
@@ -429,7 +466,7 @@ class FastChannel(CelloChannel):
 
     def checkPersistence(self, request: Any, version: bytes) -> bool:
         """Twisted's keep-alive rule (HTTP/1.1 unless ``Connection: close``), one dict lookup."""
-        raw = self._raw
+        raw = self._raw if self._parser is not None else None
         connection = raw.get(_CONNECTION_KEY) if raw is not None else request.requestHeaders.getRawHeaders(b"connection")
         if version != b"HTTP/1.1":
             return False
@@ -463,7 +500,7 @@ class FastChannel(CelloChannel):
     def _replay(self) -> None:
         """Act on the parser events recorded behind the request that just finished."""
         held = self._held
-        self._held = None
+        self._held = _NOTHING_HELD
         self._held_bytes = 0
         if not held:
             return
@@ -536,6 +573,9 @@ class FastRequest:
     prepath: list[bytes]
     postpath: list[bytes]
     _encoder: Any
+    _handleStar: Callable[[], None]
+    render: Callable[[Any], None]
+    processingFailed: Callable[[Failure], Any]
 
     def process(self) -> None:
         if _DIRECT:
@@ -564,11 +604,11 @@ class FastRequest:
 
     def write(self, data: bytes) -> None:
         if self.startedWriting:
-            return super().write(data)  # type: ignore[misc]
+            return super().write(data)  # type: ignore[misc,no-any-return]
         channel = self.channel
         cork = getattr(channel, "cork", None)
         if cork is None:  # an HTTP/2 stream
-            return super().write(data)  # type: ignore[misc]
+            return super().write(data)  # type: ignore[misc,no-any-return]
         if _DIRECT and not self._inFakeHead:
             # server.Request.write's default Content-Type, with two dict lookups.
             raw = self.responseHeaders._rawHeaders
@@ -577,7 +617,7 @@ class FastRequest:
                 if not (length and length[0] == b"0"):
                     raw[_CT_KEY] = [self.defaultContentType]
         if not cork():
-            return super().write(data)  # type: ignore[misc]
+            return super().write(data)  # type: ignore[misc,no-any-return]
         try:
             super().write(data)  # type: ignore[misc]
         finally:

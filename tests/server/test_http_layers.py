@@ -202,7 +202,7 @@ class _Framing(_Layer):
 
     def test_request_headers_reach_the_app(self):
         """Header names are case-insensitive and repeated headers keep every value, in order."""
-        app = App()
+        app = App(clock=Clock())
 
         @app.get("/h")
         def headers(request):
