@@ -77,6 +77,11 @@ def bodies(data: bytes) -> list[bytes]:
     return out
 
 
+def make_app_for_twistd() -> App:
+    """An app factory for the twistd option test."""
+    return make_app()[0]
+
+
 class _Layer:
     parser = "httptools"
 
@@ -397,6 +402,27 @@ class SelectionTests(SynchronousTestCase):
         """http_parser accepts only 'httptools' or 'twisted'."""
         with self.assertRaises(ConfigError):
             App().site(http_parser="fast")
+
+    def test_run_flag_and_twistd_option(self):
+        """`--http-parser twisted` reaches app.run()'s options and the twistd plugin's limits."""
+        from cello_twisted.server._config import StartupError, parse_flags
+        from cello_twisted.server.tap import Options
+
+        self.assertEqual(parse_flags(["--http-parser", "twisted"]), {"http_parser": "twisted"})
+        with self.assertRaises(StartupError):
+            parse_flags(["--http-parser=fast"])
+        options = Options()
+        options.parseOptions(["--app", "tests.server.test_http_layers:make_app_for_twistd", "--http-parser", "twisted"])
+        self.assertEqual(options["limits"].http_parser, "twisted")
+
+    def test_site_uses_the_stock_channel_when_asked(self):
+        """app.site(http_parser="twisted") serves through Twisted's HTTPChannel subclass."""
+        from cello_twisted.server._channel import CelloChannel
+        from cello_twisted.server._fast_channel import FastChannel
+
+        channel = Conn(App(clock=Clock()).site(http_parser="twisted")).protocol._channel
+        self.assertIsInstance(channel, CelloChannel)
+        self.assertNotIsInstance(channel, FastChannel)
 
     def test_environment_picks_the_default(self):
         """CELLO_HTTP_PARSER=twisted makes the stock channel the default (CI runs the suite under both)."""
