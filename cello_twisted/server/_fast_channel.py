@@ -33,7 +33,8 @@ from urllib.parse import unquote_to_bytes as unquote
 import httptools
 from twisted.internet import tcp
 from twisted.python.failure import Failure
-from twisted.web.http import NO_CONTENT, NOT_MODIFIED, datetimeToString
+from twisted.web.http import NO_CONTENT, NOT_MODIFIED, datetimeToString, parse_qs
+from twisted.web.http import Request as _HttpRequest
 from twisted.web.http_headers import Headers
 from twisted.web.resource import _IEncodingResource
 from twisted.web.server import version as _SERVER
@@ -95,6 +96,7 @@ _CT_KEY = _key(b"content-type")
 _CL_KEY = _key(b"content-length")
 _TE_KEY = _key(b"transfer-encoding")
 _CONNECTION_KEY = _key(b"connection")
+_COOKIE_KEY = _key(b"cookie")
 
 #: Parse errors whose cause has a clearer name than "Malformed request".
 _DETAILS = (
@@ -554,6 +556,9 @@ def _date() -> bytes:
 _NO_CONTENT_TYPE = (NOT_MODIFIED, NO_CONTENT)
 
 
+_http_write: Callable[[Any, bytes], None] = _HttpRequest.write
+
+
 class FastRequest:
     """Request mixin for FastChannel's requests: Twisted's steps with fewer header-map calls.
 
@@ -574,6 +579,14 @@ class FastRequest:
     postpath: list[bytes]
     _encoder: Any
     _handleStar: Callable[[], None]
+    _refused: bool
+    _parsePOSTFormSubmission: bool
+    content: Any
+    method: bytes
+    uri: bytes
+    clientproto: bytes
+    args: dict[bytes, list[bytes]]
+    requestHeaders: Headers
     render: Callable[[Any], None]
     processingFailed: Callable[[Failure], Any]
 
@@ -602,23 +615,46 @@ class FastRequest:
         else:  # pragma: no cover - depends on the Twisted release
             super().process()  # type: ignore[misc]
 
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        # Twisted's requestReceived without form parsing (off for every cello request) and
+        # without its Content-Type lookup, which only form parsing needs.
+        if self._refused or self._parsePOSTFormSubmission:
+            return super().requestReceived(command, path, version)  # type: ignore[misc,no-any-return]
+        content = self.content
+        if content is not None:
+            content.seek(0, 0)
+        self.method, self.uri = command, path
+        self.clientproto = version
+        target, mark, query = path.partition(b"?")
+        self.path = target
+        self.args = parse_qs(query, 1) if mark else {}
+        self.process()
+
+    def parseCookies(self) -> None:
+        if _DIRECT and _COOKIE_KEY not in self.requestHeaders._rawHeaders:
+            return
+        super().parseCookies()  # type: ignore[misc]
+
     def write(self, data: bytes) -> None:
         if self.startedWriting:
             return super().write(data)  # type: ignore[misc,no-any-return]
         channel = self.channel
         cork = getattr(channel, "cork", None)
-        if cork is None:  # an HTTP/2 stream
+        if cork is None or not _DIRECT or self._inFakeHead:  # HTTP/2 streams; faked HEAD
             return super().write(data)  # type: ignore[misc,no-any-return]
-        if _DIRECT and not self._inFakeHead:
-            # server.Request.write's default Content-Type, with two dict lookups.
-            raw = self.responseHeaders._rawHeaders
-            if self.code not in _NO_CONTENT_TYPE and _CT_KEY not in raw and self.defaultContentType is not None:
-                length = raw.get(_CL_KEY)
-                if not (length and length[0] == b"0"):
-                    raw[_CT_KEY] = [self.defaultContentType]
+        # server.Request.write's default Content-Type, with dict lookups; then http.Request.write.
+        raw = self.responseHeaders._rawHeaders
+        if self.code not in _NO_CONTENT_TYPE and _CT_KEY not in raw and self.defaultContentType is not None:
+            length = raw.get(_CL_KEY)
+            if not (length and length[0] == b"0"):
+                raw[_CT_KEY] = [self.defaultContentType]
+        if self._encoder:
+            data = self._encoder.encode(data)
         if not cork():
-            return super().write(data)  # type: ignore[misc,no-any-return]
+            _http_write(self, data)
+            return None
         try:
-            super().write(data)  # type: ignore[misc]
+            _http_write(self, data)
         finally:
             channel.uncork()
+        return None
