@@ -467,6 +467,8 @@ class CelloProtocol(_GenericHTTPChannelProtocol):
                 self._switch_to_h2(channel)
             else:
                 self._negotiatedProtocol = b"http/1.1"  # type: ignore[assignment]
+                # From now on the transport hands bytes straight to the HTTP/1.1 channel.
+                self.dataReceived = channel.dataReceived  # type: ignore[method-assign]
         return self._channel.dataReceived(data)
 
     def _switch_to_h2(self, old: CelloChannel) -> None:

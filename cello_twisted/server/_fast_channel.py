@@ -33,10 +33,12 @@ from urllib.parse import unquote_to_bytes as unquote
 import httptools
 from twisted.internet import tcp
 from twisted.python.failure import Failure
+from twisted.web.error import UnsupportedMethod
 from twisted.web.http import NO_CONTENT, NOT_MODIFIED, datetimeToString, parse_qs
 from twisted.web.http import Request as _HttpRequest
 from twisted.web.http_headers import Headers
 from twisted.web.resource import _IEncodingResource
+from twisted.web.server import NOT_DONE_YET
 from twisted.web.server import version as _SERVER
 
 from ._channel import BODY, BUSY, DONE, HEADERS, IDLE, REFUSED, CelloChannel
@@ -141,6 +143,7 @@ class FastChannel(CelloChannel):
     _reading_paused = False
     _replaying = False
     _broken = False  # no more parsing: the connection is closing or was taken over
+    _handed_over = False  # Twisted's parser serves the rest of this connection
     _direct_send = False
     _url = b""
     _raw: dict[bytes, list[bytes]] | None = None
@@ -188,11 +191,13 @@ class FastChannel(CelloChannel):
             and not transport.disconnecting
             and not transport._writeDisconnected
         ):
-            sent = transport.writeSomeData(data)
-            if isinstance(sent, int):
-                if sent == len(data):
-                    return
-                data = data[sent:]
+            try:
+                sent = transport.socket.send(data)
+            except OSError:  # would block, or an error the reactor's write path will report
+                sent = 0
+            if sent == len(data):
+                return
+            data = data[sent:]
         transport.write(data)
 
     def _out(self, data: bytes) -> None:
@@ -248,6 +253,8 @@ class FastChannel(CelloChannel):
     def dataReceived(self, data: bytes) -> None:
         phase = self._phase
         if phase == DONE or self._broken:
+            if self._handed_over:
+                CelloChannel.dataReceived(self, data)
             return
         if phase != BUSY:
             now = self._last = self.clock.seconds()
@@ -316,15 +323,8 @@ class FastChannel(CelloChannel):
         self.requests.pop()  # created when llhttp saw the request start; Twisted makes its own
         self._raw = None
         self._parser = None
-        self.dataReceived = self._twisted_data_received  # type: ignore[method-assign]
-        self.requestDone = self._twisted_request_done  # type: ignore[method-assign]
+        self._handed_over = True
         CelloChannel.dataReceived(self, data.lstrip(b"\r\n"))
-
-    def _twisted_data_received(self, data: bytes) -> None:
-        CelloChannel.dataReceived(self, data)
-
-    def _twisted_request_done(self, request: Any) -> None:
-        CelloChannel.requestDone(self, request)
 
     def _parse_failed(self, error: Exception) -> None:
         if self._in_line and self._url and len(self._url) > self.limits.max_header_bytes:
@@ -480,6 +480,9 @@ class FastChannel(CelloChannel):
     # -- between requests ----------------------------------------------------------------
 
     def requestDone(self, request: Any) -> None:
+        if self._handed_over:
+            CelloChannel.requestDone(self, request)
+            return
         self._phase = IDLE
         self._served = True
         self._mark = self.clock.seconds()
@@ -556,6 +559,16 @@ def _date() -> bytes:
 _NO_CONTENT_TYPE = (NOT_MODIFIED, NO_CONTENT)
 
 
+class _Rendered:
+    """A body already rendered, handed to Twisted's render for its uncommon outcomes."""
+
+    def __init__(self, body: Any) -> None:
+        self.body = body
+
+    def render(self, request: Any) -> Any:
+        return self.body
+
+
 _http_write: Callable[[Any, bytes], None] = _HttpRequest.write
 
 
@@ -587,7 +600,8 @@ class FastRequest:
     clientproto: bytes
     args: dict[bytes, list[bytes]]
     requestHeaders: Headers
-    render: Callable[[Any], None]
+    finish: Callable[[], Any]
+
     processingFailed: Callable[[Failure], Any]
 
     def process(self) -> None:
@@ -614,6 +628,24 @@ class FastRequest:
                 self.processingFailed(Failure())
         else:  # pragma: no cover - depends on the Twisted release
             super().process()  # type: ignore[misc]
+
+    def render(self, resrc: Any) -> None:
+        # Twisted's Request.render; a bytes body for a non-HEAD request gets its Content-Length
+        # with one dict write. Every other outcome goes through Twisted's own code.
+        if not _DIRECT:  # pragma: no cover - depends on the Twisted release
+            return super().render(resrc)  # type: ignore[misc,no-any-return]
+        try:
+            body = resrc.render(self)
+        except UnsupportedMethod:
+            return super().render(resrc)  # type: ignore[misc,no-any-return]  # Twisted's 405/501 (and HEAD via GET)
+        if body is NOT_DONE_YET:
+            return None
+        if type(body) is not bytes or self.method == b"HEAD":
+            return super().render(_Rendered(body))  # type: ignore[misc,no-any-return]
+        self.responseHeaders._rawHeaders[_CL_KEY] = [b"%d" % len(body)]
+        self.write(body)
+        self.finish()
+        return None
 
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
         # Twisted's requestReceived without form parsing (off for every cello request) and
