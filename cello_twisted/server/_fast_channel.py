@@ -99,6 +99,8 @@ _CL_KEY = _key(b"content-length")
 _TE_KEY = _key(b"transfer-encoding")
 _CONNECTION_KEY = _key(b"connection")
 _COOKIE_KEY = _key(b"cookie")
+_HOST_KEY = _key(b"host")
+_EXPECT_KEY = _key(b"expect")
 
 #: Parse errors whose cause has a clearer name than "Malformed request".
 _DETAILS = (
@@ -465,6 +467,32 @@ class FastChannel(CelloChannel):
             if self.transport is None:  # taken over (WebSocket after 101)
                 self._halt()
             self._held = deque()
+
+    def allHeadersReceived(self) -> None:
+        """CelloChannel's strictness checks and Twisted's end-of-headers steps, on the parsed
+        header dict (one lookup per rule instead of a header-map call)."""
+        raw = self._raw
+        if raw is None:
+            return super().allHeadersReceived()
+        hosts = raw.get(_HOST_KEY)
+        if hosts is None or len(hosts) != 1 or self._path[:1] != b"/":
+            problem = self._host_or_target_problem(hosts)
+            if problem is not None:
+                self._close(raw_response(400, problem))
+                return None
+        codings = raw.get(_TE_KEY)
+        if codings is not None and (len(codings) > 1 or codings[0].lower() != b"chunked" or _CL_KEY in raw):
+            self._close(raw_response(400, "Unsupported Transfer-Encoding"))
+            return None
+        self._phase = BODY
+        request = self.requests[-1]
+        request.parseCookies()
+        self.persistent = self.checkPersistence(request, self._version)
+        request.gotLength(self.length)
+        expect = raw.get(_EXPECT_KEY)  # read after gotLength: a refusal removes it
+        if expect and expect[0].lower() == b"100-continue" and self._version == b"HTTP/1.1":
+            self._send100Continue()
+        return None
 
     def checkPersistence(self, request: Any, version: bytes) -> bool:
         """Twisted's keep-alive rule (HTTP/1.1 unless ``Connection: close``), one dict lookup."""
