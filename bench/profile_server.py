@@ -20,6 +20,26 @@ sys.path.insert(0, str(HERE / "apps"))
 sys.path.insert(0, str(HERE))
 
 
+def _fn(file_part: str, name: str):
+    return lambda key: file_part in key[0] and key[2] == name
+
+
+#: (label, which profile entry) -> printed as a share of all profiled time (cumulative, so nested).
+SHARES = [
+    ("reactor dispatch (callWithLogger, all of it)", _fn("twisted/python/log.py", "callWithLogger")),
+    ("channel dataReceived (everything below the reactor)", lambda k: k[2] == "dataReceived" and "_channel" in k[0]),
+    ("kernel send()", lambda k: k[2] == "<method 'send' of '_socket.socket' objects>"),
+    ("kernel recv()", lambda k: k[2] == "<method 'recv' of '_socket.socket' objects>"),
+    ("epoll.poll", lambda k: k[2] == "<method 'poll' of 'select.epoll' objects>"),
+    ("request construction (requestFactory)", _fn("cello_twisted/server/_site.py", "__init__")),
+    ("end of headers (allHeadersReceived)", lambda k: k[2] == "allHeadersReceived" and "cello_twisted" in k[0]),
+    ("Request.process (resource lookup, render, write, finish)", lambda k: k[2] == "process" and "cello_twisted" in k[0]),
+    ("AppResource.render (cello: route, Request, chain, writer)", _fn("routing/_resource.py", "render")),
+    ("response head serialisation (writeHeaders)", lambda k: k[2] == "writeHeaders"),
+    ("Request.finish", _fn("twisted/web/http.py", "finish")),
+]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--parser", default=None)
@@ -51,6 +71,11 @@ def main() -> None:
     requests = run._wrk_parse(result["wrk"], args.path)[1]
     stats = pstats.Stats(profile)
     print(f"{requests} requests; profiled µs per request = {stats.total_tt / requests * 1e6:.1f}")
+    total = stats.total_tt
+    print("cumulative share of the profiled time:")
+    for label, needle in SHARES:
+        cum = sum(v[3] for k, v in stats.stats.items() if needle(k))  # type: ignore[attr-defined]
+        print(f"  {label:55s} {cum / total * 100:5.1f}%")
     stats.sort_stats("tottime").print_stats(args.top)
 
 
