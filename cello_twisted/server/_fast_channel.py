@@ -326,6 +326,7 @@ class FastChannel(CelloChannel):
         self._raw = None
         self._parser = None
         self._handed_over = True
+        self._broken = True  # the llhttp path is done: dataReceived forwards to Twisted's parser
         CelloChannel.dataReceived(self, data.lstrip(b"\r\n"))
 
     def _parse_failed(self, error: Exception) -> None:

@@ -15,9 +15,13 @@ import ssl
 import tempfile
 from typing import Any
 
+import unittest
+
 import pytest
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.error import ConnectionDone
+from twisted.python.failure import Failure
 from twisted.internet.task import Clock
 from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import SynchronousTestCase, TestCase
@@ -218,6 +222,40 @@ class _Framing(_Layer):
         self.assertEqual(json.loads(bodies(conn.data)[0]), {"a": "one", "all": ["1", "2"]})
 
 
+class _Hostile(_Layer):
+    def test_pipelined_flood_pauses_reading(self):
+        """Requests piling up behind a pending one stop the reading (bounded memory), and all get answers after."""
+        self.serve()
+        conn = self.connect()
+        paused: list[bool] = []
+        conn.transport.pauseProducing = lambda: paused.append(True)  # type: ignore[method-assign]
+        conn.transport.resumeProducing = lambda: paused.append(False)  # type: ignore[method-assign]
+        conn.send(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+        for _ in range(12):
+            conn.send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 2000 + b"\r\n\r\n")
+        self.assertIn(True, paused)
+        self.pending[0].callback({"first": True})
+        self.assertEqual(statuses(conn.data), [200] * 13)
+        self.assertEqual(paused[-1], False)
+
+    def test_unknown_method_reaches_the_app(self):
+        """A method the parser does not know still gets the app's 405 with Allow, then the connection goes on."""
+        self.serve()
+        conn = self.connect()
+        conn.send(b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(statuses(conn.data), [405])
+        conn.send(b"GET /n/4 HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(statuses(conn.data), [405, 200])
+
+    def test_disconnect_mid_request_cancels_pending_handler(self):
+        """A client that leaves while its request is pending: nothing is written, no error."""
+        self.serve()
+        conn = self.connect()
+        conn.send(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\n")
+        conn.protocol.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(conn.data, b"")
+
+
 class _Strictness(_Layer):
     CASES = {
         "obs-fold": b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n",
@@ -395,6 +433,26 @@ globals().update(_layer_cases(_Framing, "FramingTests"))
 globals().update(_layer_cases(_Strictness, "StrictnessTests"))
 globals().update(_layer_cases(_Timeouts, "TimeoutTests"))
 globals().update(_layer_cases(_Shedding, "SheddingTests"))
+globals().update(_layer_cases(_Hostile, "HostileTests"))
+
+
+class OneSendTests(SynchronousTestCase):
+    def test_head_and_body_leave_in_one_write(self):
+        """Fast layer: a response's head and body reach the transport in one write, pipelined answers too."""
+        if "httptools" not in LAYERS:
+            raise unittest.SkipTest("httptools not installed")
+        app, pending = make_app(Clock())
+        conn = Conn(app.site(http_parser="httptools"))
+        writes: list[bytes] = []
+        write = conn.transport.write
+        conn.transport.write = lambda data: (writes.append(data), write(data))  # type: ignore[method-assign]
+        conn.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /n/1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(len(writes), 1)
+        self.assertEqual(statuses(writes[0]), [200, 200])
+        conn.send(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+        pending[0].callback({"later": True})
+        self.assertEqual(len(writes), 2)
+        self.assertEqual(bodies(writes[1]), [b'{"later":true}'])
 
 
 class SelectionTests(SynchronousTestCase):
