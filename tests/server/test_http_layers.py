@@ -13,17 +13,16 @@ import re
 import socket
 import ssl
 import tempfile
-from typing import Any
-
 import unittest
+from typing import Any
 
 import pytest
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.error import ConnectionDone
-from twisted.python.failure import Failure
 from twisted.internet.task import Clock
 from twisted.internet.threads import deferToThread
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from cello_twisted import App, Response, StaticFilesConfig
