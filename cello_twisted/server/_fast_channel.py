@@ -598,6 +598,47 @@ class _Rendered:
         return self.body
 
 
+#: The attributes Twisted's Request.__init__ (26.x) sets; FastRequest.__init__ sets exactly these.
+_INIT_ATTRIBUTES = frozenset(
+    (
+        "notifications",
+        "channel",
+        "client",
+        "host",
+        "requestHeaders",
+        "received_cookies",
+        "responseHeaders",
+        "cookies",
+        "transport",
+        "queued",
+        "_parsePOSTFormSubmission",
+        "_adapterCache",
+    )
+)
+
+
+def _twisted_init_attributes() -> frozenset[str]:
+    """What Twisted's own constructor sets on a request (checked once at import)."""
+    from twisted.web.server import Request
+
+    class _Probe:
+        transport = None
+        site = None
+
+        def getPeer(self) -> None:
+            return None
+
+        def getHost(self) -> None:
+            return None
+
+    try:
+        return frozenset(vars(Request(_Probe(), parsePOSTFormSubmission=False)))
+    except Exception:  # noqa: BLE001 - a changed constructor: use it as it is
+        return frozenset()
+
+
+_FLAT_INIT = _twisted_init_attributes() == _INIT_ATTRIBUTES
+
 _http_write: Callable[[Any, bytes], None] = _HttpRequest.write
 
 
@@ -629,9 +670,36 @@ class FastRequest:
     clientproto: bytes
     args: dict[bytes, list[bytes]]
     requestHeaders: Headers
+    notifications: list[Any]
+    client: Any
+    host: Any
+    received_cookies: dict[bytes, bytes]
+    cookies: list[bytes]
+    transport: Any
+    queued: object
+    _adapterCache: dict[Any, Any]
     finish: Callable[[], Any]
 
     processingFailed: Callable[[Failure], Any]
+
+    def __init__(self, channel: Any, queued: object = False, **kwargs: Any) -> None:
+        # CelloRequest -> server.Request -> http.Request -> Componentized, in one frame: the
+        # same attributes (a test compares them with Twisted's), for the channel's own call.
+        if kwargs or not _FLAT_INIT:
+            super().__init__(channel, queued, **kwargs)  # type: ignore[call-arg]
+            return
+        self.notifications = []
+        self.channel = channel
+        self.client = channel.getPeer()
+        self.host = channel.getHost()
+        self.requestHeaders = Headers()
+        self.received_cookies = {}
+        self.responseHeaders = Headers()
+        self.cookies = []
+        self.transport = channel.transport
+        self.queued = queued
+        self._parsePOSTFormSubmission = False
+        self._adapterCache = {}
 
     def process(self) -> None:
         if _DIRECT:

@@ -436,6 +436,19 @@ globals().update(_layer_cases(_Hostile, "HostileTests"))
 
 
 class OneSendTests(SynchronousTestCase):
+    def test_flat_request_constructor_matches_twisted(self):
+        """The fast layer builds requests in one frame only while Twisted's constructor sets the same attributes."""
+        if "httptools" not in LAYERS:
+            raise unittest.SkipTest("httptools not installed")
+        from cello_twisted.server import _fast_channel
+
+        self.assertTrue(_fast_channel._FLAT_INIT, "Twisted's Request.__init__ changed: review FastRequest.__init__")
+        app, _ = make_app(Clock())
+        conn = Conn(app.site(http_parser="httptools"))
+        conn.send(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+        request = conn.protocol._channel.requests[0]
+        self.assertEqual((request.client.host, request.queued, request.args), ("127.0.0.1", 0, {}))
+
     def test_head_and_body_leave_in_one_write(self):
         """Fast layer: a response's head and body reach the transport in one write, pipelined answers too."""
         if "httptools" not in LAYERS:
