@@ -485,6 +485,14 @@ class SelectionTests(SynchronousTestCase):
         options.parseOptions(["--app", "tests.server.test_http_layers:make_app_for_twistd", "--http-parser", "twisted"])
         self.assertEqual(options["limits"].http_parser, "twisted")
 
+    def test_run_argument_and_flag_precedence(self):
+        """app.run(http_parser=...) sets the layer; the --http-parser flag wins over it."""
+        from cello_twisted.server._config import resolve
+
+        self.assertEqual(resolve("127.0.0.1", 0, {"http_parser": "twisted"}, []).limits.http_parser, "twisted")
+        flagged = resolve("127.0.0.1", 0, {"http_parser": "twisted"}, ["--http-parser", LAYERS[0]])
+        self.assertEqual(flagged.limits.http_parser, LAYERS[0])
+
     def test_site_uses_the_stock_channel_when_asked(self):
         """app.site(http_parser="twisted") serves through Twisted's HTTPChannel subclass."""
         from cello_twisted.server._channel import CelloChannel
