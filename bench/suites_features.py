@@ -21,6 +21,8 @@ register(  # noqa: F821
         ("rate-limited (token bucket) vs same route unlimited", "cello-plain", "cello-ratelimit-bucket", "/", None, []),
         ("static 4 KB file", "raw-static", "cello-static", "/static/page.css", None, []),
         ("gzip 10 KB JSON", "raw-gzip", "cello-gzip", "/big", None, ["Accept-Encoding: gzip"]),
+        ("metrics on (Prometheus counters + histogram) vs same route unmetered", "cello-plain", "cello-metrics", "/", None, []),
+        ("request IDs on vs off", "cello-plain", "cello-request-id", "/", None, []),
         ("typed-body POST (body=dataclass) vs same POST reading request.json()", "cello-plain", "cello-typed", "/echo", "post.lua", []),
     ],
     {
@@ -35,6 +37,8 @@ register(  # noqa: F821
             ("cello-static", "static"),
             ("cello-gzip", "gzip"),
             ("cello-typed", "typed"),
+            ("cello-metrics", "metrics"),
+            ("cello-request-id", "request-id"),
             ("raw-plain", "raw-plain"),
             ("raw-jwt", "raw-jwt"),
             ("raw-static", "raw-static"),

@@ -40,6 +40,8 @@ _LAZY = {
     "WebSocketMessage": ".websocket._socket",
     "UploadedFile": ".forms",
     "FormData": ".forms",
+    "Broadcast": ".broadcast._broadcast",
+    "BroadcastOverflow": ".broadcast._overflow",
 }
 __getattr__ = lazy_exports(__name__, _LAZY)
 
@@ -63,6 +65,8 @@ __all__ = [
     "WebSocketMessage",
     "UploadedFile",
     "FormData",
+    "Broadcast",
+    "BroadcastOverflow",
     "HTTPError",
     "BadRequestError",
     "InvalidTokenError",

@@ -10,6 +10,7 @@ from twisted.internet.defer import Deferred
 
 from ._types import AppContext, hooks_of
 from ._validators import check_timeout, fail
+from .errors import ConfigError
 from .middleware._chain import AfterRequest, BeforeRequest
 from .request import TrustedProxies
 from .routing._pattern import join_paths, parse_pattern
@@ -26,7 +27,10 @@ if TYPE_CHECKING:
     from .middleware.logging import RequestLogging
     from .middleware.security_headers import SecurityHeaders, SecurityHeadersConfig
     from .middleware.session import SessionConfig, Sessions
+    from .ops.health import Health, HealthCheck
+    from .ops.metrics import Metrics
     from .ops.openapi import OpenApi
+    from .ops.request_id import RequestId
     from .request import Request
     from .response import Response
     from .routing._compile import CompiledRoute, Pipeline
@@ -45,6 +49,9 @@ class App(RouteTable):
         trusted_proxies: peers (IPs, CIDRs or ``"*"``) allowed to set X-Forwarded-For.
         clock: an ``IReactorTime`` for every time-based feature; defaults to the reactor.
         strict_secrets: refuse short secrets in every environment, not only production.
+        lifespan: ``lifespan(app)`` returning an async context manager, entered after the
+            startup hooks and exited before the shutdown hooks; a yielded mapping's items
+            are set on ``app.state`` (SPEC_OPERATIONS §8).
         handler_timeout: seconds a route (handler and middleware) may take to produce a
             response before it is cancelled and answered 503; a route's ``timeout=``
             overrides it. None: no limit.
@@ -60,6 +67,7 @@ class App(RouteTable):
         trusted_proxies: Sequence[str] = (),
         clock: IReactorTime | None = None,
         strict_secrets: bool = False,
+        lifespan: Callable[[App], Any] | None = None,
         handler_timeout: float | None = None,
         max_concurrent_requests: int | None = None,
         max_form_fields: int = 1000,
@@ -83,10 +91,14 @@ class App(RouteTable):
         self.env = "development"
         self.debug = False
         self.static_mounts: list[StaticMount] = []
+        self.broadcast: Any = None  # a Broadcast (SPEC §10), set by the application
         # What routes and middleware are handed when compiled: clock, threads, finalizers.
         self.context = AppContext(clock, ReactorThreads())
         # Hooks and serving state used by server/ (run, listen, twistd, workers).
         self.lifecycle = Lifecycle()
+        if lifespan is not None and not callable(lifespan):
+            raise ConfigError("App.lifespan", lifespan, "a callable lifespan(app) returning an async context manager")
+        self.lifecycle.lifespan = lifespan
         # The compiled routes; None until the next request compiles them (registration is live).
         self.pipeline: Pipeline | None = None
         self._enabled_jwt: JwtAuth | None = None
@@ -231,6 +243,63 @@ class App(RouteTable):
         feature = OpenApi(OpenApiSettings(path, docs_path, title, version, description, servers), self)
         self.set_feature_routes("openapi", feature.routes(), guards=guards)
         return feature
+
+    def enable_request_id(
+        self, header: str = "X-Request-ID", trust_incoming: bool = True, generator: Callable[[], str] | None = None
+    ) -> RequestId:
+        """``request.id`` and the ``header`` on every response (SPEC_OPERATIONS §5).
+
+        A valid incoming ID is kept when ``trust_incoming``; otherwise ``generator()``
+        (default: 32 hex characters from uuid4) makes one. Installed outermost.
+        """
+        from .ops.request_id import RequestId
+
+        feature = RequestId(header, trust_incoming, generator)
+        self._outermost(feature)
+        return feature
+
+    def enable_health(
+        self,
+        path: str = "/health",
+        checks: dict[str, HealthCheck] | None = None,
+        timeout: float = 2.0,
+        drain_delay: float = 5.0,
+        *,
+        guards: Sequence[GuardLike] | None = None,
+    ) -> Health:
+        """``{path}/live`` and ``{path}/ready`` (SPEC_OPERATIONS §6); a graceful stop keeps
+        serving ``drain_delay`` seconds with readiness 503 before it stops accepting."""
+        from .ops.health import Health
+
+        feature = Health(self, path, checks, timeout, drain_delay)
+        self.set_feature_routes("health", feature.routes(), guards=guards)
+        self.lifecycle.drain_delay = feature.drain_delay
+        return feature
+
+    def enable_metrics(
+        self,
+        path: str = "/metrics",
+        registry: Any = None,
+        buckets: Sequence[float] | None = None,
+        *,
+        guards: Sequence[GuardLike] | None = None,
+    ) -> Metrics:
+        """Prometheus metrics at ``path`` (SPEC_OPERATIONS §7; needs the ``[metrics]`` extra)."""
+        from .ops.metrics import Metrics, MultiprocessDirectory
+
+        feature = Metrics(self, path, registry, buckets)
+        self.set_feature_routes("metrics", feature.routes(), guards=guards)
+        self._outermost(feature.middleware)
+        plugins = self.lifecycle.cluster_plugins
+        plugins[:] = [p for p in plugins if not isinstance(p, MultiprocessDirectory)] + [MultiprocessDirectory()]
+        return feature
+
+    def _outermost(self, middleware: object) -> None:
+        """Install ``middleware`` first in the chain, replacing one of its class."""
+        self._vet(middleware)
+        self.middleware[:] = [mw for mw in self.middleware if type(mw) is not type(middleware)]
+        self.middleware.insert(0, middleware)
+        self.invalidate()
 
     def set_feature_routes(
         self,

@@ -16,9 +16,15 @@ def reason_phrase(status: int) -> str:
         return "Unknown"
 
 
-def internal_error_body(exc: BaseException, debug: bool) -> dict[str, Any]:
-    """The standard 500 body (SPEC §2.24 r3): exception details only in debug mode."""
+def internal_error_body(exc: BaseException, debug: bool, request_id: str | None = None) -> dict[str, Any]:
+    """The standard 500 body (SPEC §2.24 r3): exception details only in debug mode.
+
+    ``request_id`` (when request IDs are on) is added so a client's report names the
+    request (SPEC_OPERATIONS §5 r3).
+    """
     body: dict[str, Any] = {"error": "Internal Server Error", "status": 500}
+    if request_id is not None:
+        body["request_id"] = request_id
     if debug:
         body["exception"] = type(exc).__name__
         body["detail"] = str(exc)

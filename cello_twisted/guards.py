@@ -103,10 +103,20 @@ def check_guard(guard: GuardLike, request: Request) -> Deferred[None] | None:
 def run_guards(guards: Sequence[GuardLike], request: Request, index: int = 0) -> Deferred[None] | None:
     """Run guards in order, stopping at the first failure (SPEC §2.11 r2)."""
     for i in range(index, len(guards)):
-        pending = check_guard(guards[i], request)
+        try:
+            pending = check_guard(guards[i], request)
+        except GuardError:
+            request.refused_by = "guard"  # counted by metrics as kind="guard"
+            raise
         if pending is not None:
-            return pending.addCallback(_run_rest, guards, request, i + 1)
+            return pending.addCallbacks(_run_rest, _refused, (guards, request, i + 1), {}, (request,))
     return None
+
+
+def _refused(failure: Failure, request: Request) -> Failure:
+    if failure.check(GuardError):
+        request.refused_by = "guard"
+    return failure
 
 
 def _run_rest(_: object, guards: Sequence[GuardLike], request: Request, index: int) -> Deferred[None] | None:

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 
 from . import _json
 from ._headers import Headers
-from .errors import BadRequestError
+from .errors import BadRequestError, HTTPError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -136,6 +136,9 @@ class Request:
     route: MatchedRoute | None = None
     params: Mapping[str, str] = MappingProxyType({})
     gone = False  # set when the client disconnected before the response
+    id: str | None = None  # the request ID, when app.enable_request_id() is on (SPEC_OPERATIONS §5)
+    # Who refused the request, for metrics: "jwt", "guard", "csrf" or "rate_limit" (set on refusal only).
+    refused_by: str | None = None
     timed_out: Exception | None = None  # the 503 error once the handler timeout expired
     _headers: Headers | None = None
     _query: QueryParams | None = None
@@ -338,7 +341,11 @@ class Request:
         getter = self._state.get("jwt_claims") if self._state else None
         if getter is None:
             raise RuntimeError("request.jwt_claims needs JWT middleware: app.enable_jwt(...) or app.use(JwtAuth(...))")
-        return getter()
+        try:
+            return getter()
+        except HTTPError:
+            self.refused_by = "jwt"  # no valid token: a JWT 401 (optional mode)
+            raise
 
     @property
     def jwt_token(self) -> str | None:

@@ -333,9 +333,12 @@ def to_response(value: Any) -> Response:
     raise TypeError(f"handler returned an unsupported type: {cls.__name__}")
 
 
-def error_response(exc: HTTPError) -> Response:
-    """The standard JSON error response for an HTTPError."""
-    resp = Response(_json.dumpb(exc.body()), exc.status, None, JSON_TYPE)
+def error_response(exc: HTTPError, request_id: str | None = None) -> Response:
+    """The standard JSON error response for an HTTPError (plus ``request_id`` when IDs are on)."""
+    body = exc.body()
+    if request_id is not None:
+        body["request_id"] = request_id
+    resp = Response(_json.dumpb(body), exc.status, None, JSON_TYPE)
     for name, value in exc.headers.items():
         resp.headers.set(name, value)
     return resp

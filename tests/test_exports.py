@@ -16,7 +16,7 @@ SPEC_EXPORTS = (
     "TlsConfig CsrfConfig CorsConfig StaticFilesConfig SseEvent SseStream WebSocket WebSocketMessage "
     "UploadedFile FormData HTTPError BadRequestError InvalidTokenError InsecureSecretWarning "
     "SessionTooLargeError WebSocketClosed Guard RoleGuard PermissionGuard Authenticated And Or Not "
-    "GuardError ForbiddenError UnauthorizedError __version__"
+    "GuardError ForbiddenError UnauthorizedError Broadcast BroadcastOverflow __version__"
 ).split()
 # Added by the v0.5 line (SPEC_OPERATIONS): the error every *Config raises.
 V05_EXPORTS = ["ConfigError"]

@@ -1,6 +1,7 @@
 """Feature servers for bench/suites_features.py: `python features.py MODE PORT`.
 
-cello modes: plain, jwt, session, ratelimit, static, gzip, typed (POST /echo with ``body=``).
+cello modes: plain, jwt, session, ratelimit, static, gzip, typed (POST /echo with ``body=``),
+metrics (app.enable_metrics), request-id (app.enable_request_id).
 raw twisted.web modes: raw-plain, raw-jwt (PyJWT decode per request), raw-static, raw-gzip.
 """
 
@@ -48,6 +49,10 @@ def cello(mode):
         app.enable_static_files(StaticFilesConfig("/static", STATIC_DIR))
     elif mode == "gzip":
         app.enable_compression()
+    elif mode == "metrics":
+        app.enable_metrics()
+    elif mode == "request-id":
+        app.enable_request_id()
 
     @app.get("/")
     def hello(request):

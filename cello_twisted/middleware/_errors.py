@@ -23,14 +23,25 @@ _log = Logger(namespace="cello_twisted.errors")
 
 def internal_error(request: Request, exc: BaseException, debug: bool) -> Response:
     """The 500 response (SPEC §2.24 r3); always logs the traceback."""
-    _log.failure(
-        "Unhandled {exc_type} in {method} {path}",
-        exc_type=type(exc).__name__,
-        method=request.method,
-        path=request.path,
-        failure=_failure_for(exc),
-    )
-    return Response(_json.dumpb(internal_error_body(exc, debug)), 500, None, JSON_TYPE)
+    request_id = request.id
+    if request_id is None:
+        _log.failure(
+            "Unhandled {exc_type} in {method} {path}",
+            exc_type=type(exc).__name__,
+            method=request.method,
+            path=request.path,
+            failure=_failure_for(exc),
+        )
+    else:  # SPEC_OPERATIONS §5 r3: the log text names the request
+        _log.failure(
+            "Unhandled {exc_type} in {method} {path} request_id={request_id}",
+            exc_type=type(exc).__name__,
+            method=request.method,
+            path=request.path,
+            request_id=request_id,
+            failure=_failure_for(exc),
+        )
+    return Response(_json.dumpb(internal_error_body(exc, debug, request_id)), 500, None, JSON_TYPE)
 
 
 def _failure_for(exc: BaseException) -> Failure:
@@ -41,7 +52,7 @@ def _failure_for(exc: BaseException) -> Failure:
 
 def http_error_response(request: Request, exc: HTTPError) -> Response:
     """Standard body plus WWW-Authenticate on 401s (SPEC §2.10 r17)."""
-    resp = error_response(exc)
+    resp = error_response(exc, request.id)
     if exc.status == 401 and "www-authenticate" not in resp.headers:
         realm = request.state.get("jwt_realm", "api")
         value = f'Bearer realm="{realm}"'

@@ -154,7 +154,7 @@ class Cors:
         wanted = request.raw.requestHeaders.getRawHeaders(b"access-control-request-method") or [b""]
         method = wanted[0].decode("latin-1").strip().upper()
         if not self.is_allowed(origin) or method not in self._methods:
-            return error_response(HTTPError(403, "CORS preflight refused"))
+            return error_response(HTTPError(403, "CORS preflight refused"), request.id)
         resp = Response(b"", 200)
         self._label(resp, origin)
         for name, value in self._preflight_headers:

@@ -164,6 +164,7 @@ class Csrf:
                 and self.is_valid(submitted)
                 and hmac.compare_digest(submitted.encode("utf-8"), cookie.encode("utf-8"))
             ):
+                request.refused_by = "csrf"  # counted by metrics as kind="csrf"
                 raise HTTPError(403, FAILED)
         issued: list[str] = []
 

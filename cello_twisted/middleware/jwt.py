@@ -185,6 +185,7 @@ class JwtAuth(TokenService):
             and not (self.skip_paths and any_path_matches(self.skip_paths, request.path))
             and not _on_feature_path(request)
         ):
+            request.refused_by = "jwt"  # counted by metrics as kind="jwt"
             raise exc if exc is not None else UnauthorizedError("Authentication required")
         request.state["jwt_claims"] = _raiser(exc)
         return call_next(request)

@@ -240,8 +240,10 @@ class RateLimit:
         }
         if not result.allowed:
             wait = max(1, int(result.retry_after))
+            request.refused_by = "rate_limit"  # counted by metrics (cello_rate_limited_total)
             resp = error_response(
-                HTTPError(429, "Rate limit exceeded", {"Retry-After": str(wait)}, extra={"retry_after": wait})
+                HTTPError(429, "Rate limit exceeded", {"Retry-After": str(wait)}, extra={"retry_after": wait}),
+                request.id,
             )
             return _stamped(resp, stamp)
         return then(call_next(request), partial(_stamped, stamp=stamp))

@@ -148,7 +148,8 @@ class ResourceStreamer(Streamer):
             outgoing.setRawHeaders(name, values)
         debug = bool(request.app.debug) if request is not None else False
         exc = reason.value if reason.value is not None else RuntimeError("resource failed")
-        body = _json.dumpb(internal_error_body(exc, debug))
+        request_id = request.id if request is not None else None
+        body = _json.dumpb(internal_error_body(exc, debug, request_id))
         twreq.setResponseCode(500)
         outgoing.setRawHeaders(b"content-type", [b"application/json"])
         outgoing.setRawHeaders(b"content-length", [b"%d" % len(body)])

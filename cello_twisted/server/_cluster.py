@@ -8,7 +8,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from twisted.internet import protocol
@@ -223,6 +223,7 @@ class ClusterParent:
         graceful_timeout: float,
         argv: Sequence[str],
         environ: Any = None,
+        on_exit: Callable[[int], object] | None = None,
     ) -> None:
         self.reactor = reactor
         self.sockets = list(sockets)
@@ -234,6 +235,7 @@ class ClusterParent:
         self.delays: dict[int, float] = {}
         self.pending: dict[int, Any] = {}
         self.stopping = False
+        self.on_exit = on_exit  # told each ended worker's pid (metrics drop its live gauges)
         self.ever_ready = False
         self.start_failures = 0  # workers in a row that exited before accepting
         self.failure: str | None = None  # set when the parent gives up (exit 1 with it)
@@ -279,6 +281,8 @@ class ClusterParent:
     def _ended(self, worker: _Worker, reason: Any) -> None:
         if self.live.get(worker.index) is worker:
             del self.live[worker.index]
+        if self.on_exit is not None and worker.pid is not None:
+            self.on_exit(worker.pid)
         code = getattr(reason, "exitCode", None)
         sig = getattr(reason, "signal", None)
         how = f"signal {sig}" if sig else f"status {code}"

@@ -16,20 +16,16 @@ WORKER_ENV = "CELLO_TWISTED_WORKER"
 LISTEN_FD_ENV = "CELLO_TWISTED_LISTEN_FD"
 RELOADER_CHILD_ENV = "CELLO_TWISTED_RELOADER_CHILD"
 
-_RUN_KWARGS = ("debug", "env", "workers", "reload", "logs", "tls", "http2", "graceful_timeout", *LIMIT_NAMES)
+_RUN_KWARGS = (
+    "debug", "env", "workers", "reload", "logs", "tls", "http2", "graceful_timeout", "log_format", *LIMIT_NAMES,
+)
 _SECONDS_FLAGS = ("--header-timeout", "--body-timeout", "--keep-alive-timeout")
 _COUNT_FLAGS = ("--max-header-count", "--max-header-bytes", "--backlog")
 _VALUED = (
-    "--host",
-    "--port",
-    "--workers",
-    "--env",
-    "--tls-cert",
-    "--tls-key",
-    "--http-parser",
-    *_SECONDS_FLAGS,
-    *_COUNT_FLAGS,
+    "--host", "--port", "--workers", "--env", "--tls-cert", "--tls-key", "--log-format",
+    "--http-parser", *_SECONDS_FLAGS, *_COUNT_FLAGS,
 )
+LOG_FORMATS = ("text", "json")
 _SWITCHES = ("--debug", "--reload", "--no-logs")
 
 
@@ -52,6 +48,7 @@ class ServeOptions:
     http2: bool | None
     graceful_timeout: float
     warnings: tuple[str, ...]
+    log_format: str = "text"
     limits: ConnectionLimits = DEFAULT_LIMITS
 
 
@@ -102,6 +99,8 @@ def _convert(name: str, value: str) -> Any:
         if workers < 1:
             raise StartupError(f"--workers must be at least 1, got {value!r}")
         return workers
+    if name == "--log-format" and value not in LOG_FORMATS:
+        raise StartupError(f"--log-format must be 'text' or 'json', got {value!r}")
     if name in _SECONDS_FLAGS:
         try:
             seconds = float(value)
@@ -171,6 +170,9 @@ def resolve(
     timeout = merged.get("graceful_timeout", 30)
     if not isinstance(timeout, (int, float)) or timeout < 0:
         raise StartupError(f"graceful_timeout must be a number >= 0, got {timeout!r}")
+    log_format = merged.get("log_format", "text")
+    if log_format not in LOG_FORMATS:
+        raise StartupError(f"log_format must be 'text' or 'json', got {log_format!r}")
     if environ.get(RELOADER_CHILD_ENV) or environ.get(WORKER_ENV) is not None:
         reload = False
     try:
@@ -189,5 +191,6 @@ def resolve(
         http2=merged.get("http2"),
         graceful_timeout=float(timeout),
         warnings=tuple(warnings),
+        log_format=log_format,
         limits=limits,
     )

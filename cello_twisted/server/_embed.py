@@ -36,7 +36,7 @@ def build_site(app: ServedApp, site_kwargs: dict[str, Any]) -> CelloSite:
 def listen(
     app: ServedApp, endpoint: IStreamServerEndpoint | str, reactor: Any = None, **site_kwargs: Any
 ) -> Deferred[IListeningPort]:
-    """Startup hooks once (first call), then listen; shutdown hooks once before reactor shutdown.
+    """Startup hooks and lifespan once (first call), then listen; lifespan exit and shutdown hooks once before reactor shutdown.
 
     ``site_kwargs`` are app.site()'s; an endpoint string without ``backlog=`` gets ``backlog``.
     """
@@ -54,8 +54,8 @@ def listen(
     lifecycle = app.lifecycle
     if not lifecycle.shutdown_registered:
         lifecycle.shutdown_registered = True
-        reactor.addSystemEventTrigger("before", "shutdown", lifecycle.run_hooks, "shutdown")
-    startup = lifecycle.startup_once()
+        reactor.addSystemEventTrigger("before", "shutdown", lifecycle.end)  # lifespan exit, shutdown hooks
+    startup = lifecycle.startup_once(app)
 
     def listen_now(_: object) -> Deferred[IListeningPort]:
         lifecycle.started = True

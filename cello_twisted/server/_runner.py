@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.internet.error import CannotListenError
@@ -12,7 +13,7 @@ from twisted.logger import Logger
 
 from .._types import hooks_of
 from ._config import ServeOptions, StartupError, resolve
-from ._lifecycle import ServedApp
+from ._lifecycle import ServedApp, cluster_environ, parent_stopped, worker_exited
 from ._tls import TlsError, certificate_options, resolve_http2
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def run(app: RunnableApp, host: str = "127.0.0.1", port: int = 8000, **kwargs: A
         _fail(str(e))
     _ran = True
     app.env, app.debug = opts.env, opts.debug
-    _start_logging()
+    _start_logging(opts.log_format)
     for warning in opts.warnings:
         _log.warn("{warning}", warning=warning)
     if opts.logs:
@@ -106,10 +107,10 @@ def _fail(message: str) -> Any:
     raise SystemExit(1)
 
 
-def _start_logging() -> None:
-    from twisted.logger import globalLogBeginner, textFileLogObserver
+def _start_logging(log_format: str = "text") -> None:
+    from ._logging import start_logging
 
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)], redirectStandardIO=False)
+    start_logging(log_format)
 
 
 def add_request_logging(app: RunnableApp) -> None:
@@ -165,8 +166,17 @@ def _run_parent(app: RunnableApp, opts: ServeOptions, reactor: Any) -> None:
         _fail(str(e))
     for message in cluster_warnings(app):
         _log.warn("cluster mode: {message}", message=message)
-    parent = ClusterParent(reactor, [sock], opts.workers, opts.graceful_timeout, sys.orig_argv[1:])
-    reactor.addSystemEventTrigger("before", "shutdown", parent.stop)
+    lifecycle = app.lifecycle
+    parent = ClusterParent(
+        reactor,
+        [sock],
+        opts.workers,
+        opts.graceful_timeout + lifecycle.drain_delay,  # workers keep serving drain_delay s first
+        sys.orig_argv[1:],
+        environ=cluster_environ(lifecycle),
+        on_exit=partial(worker_exited, lifecycle),
+    )
+    reactor.addSystemEventTrigger("before", "shutdown", lambda: parent.stop().addBoth(lambda _: parent_stopped(lifecycle)))
 
     bound_port = sock.getsockname()[1]
     parent.ready.addCallback(lambda _: _print(banner(opts, bound_port, opts.workers)))  # once a worker accepts

@@ -158,6 +158,23 @@ def drain(site: TrackingSite, timeout: float, clock: Any) -> Deferred[Any]:
     return done
 
 
+def _close_shared_state(app: Any) -> Deferred[Any]:
+    """Close the Redis stores and the app's Broadcast once no request is in flight (SPEC §12 r6).
+
+    Redis stores reopen connections on demand, so closing every one in the process is safe
+    even when it serves several apps.
+    """
+    from ..stores._registry import close_all
+
+    broadcast = getattr(app, "broadcast", None)
+    if broadcast is not None and hasattr(broadcast, "close"):
+        try:
+            broadcast.close()
+        except Exception:
+            _log.failure("closing the broadcast failed")
+    return close_all()
+
+
 class CelloServer:
     """One process serving ``app`` on some endpoints; used by run(), workers and twistd."""
 
@@ -180,7 +197,7 @@ class CelloServer:
 
     def start(self) -> Deferred[Any]:
         """Run startup hooks in order, then listen; fires with the listening ports."""
-        d = self.app.run_hooks("startup")
+        d = self.app.lifecycle.begin(self.app)  # startup hooks, then the lifespan
 
         def listen(_: Any) -> Deferred[Any]:
             self._started = True
@@ -201,12 +218,24 @@ class CelloServer:
         return inner if inner is not None else failure
 
     def stop(self) -> Deferred[Any]:
-        """Stop accepting, drain within graceful_timeout, then run the shutdown hooks."""
+        """(After the health drain delay) stop accepting, drain within graceful_timeout, exit the lifespan, run shutdown hooks."""
         if self._stopping is not None:
             return self._stopping
         if not self._started:
             self._stopping = succeed(None)
             return self._stopping
+        lifecycle = self.app.lifecycle
+        lifecycle.begin_stop()  # readiness answers 503 "draining" from now on
+        delay = lifecycle.drain_delay
+        if delay > 0:  # keep serving while load balancers notice (SPEC_OPERATIONS §6 r3)
+            from twisted.internet.task import deferLater
+
+            self._stopping = deferLater(self.reactor, delay, self._stop_now)
+        else:
+            self._stopping = self._stop_now()
+        return self._stopping
+
+    def _stop_now(self) -> Deferred[Any]:
         for port in self.ports:
             _accept_backlog(port)
         stopped = DeferredList([maybeDeferred(p.stopListening) for p in self.ports], consumeErrors=True)
@@ -220,7 +249,7 @@ class CelloServer:
             except Exception:
                 _log.failure("drain callback failed")
         d = stopped.addCallback(lambda _: drain(self.site, self.graceful_timeout, self.reactor))
-        d.addCallback(lambda _: self.app.run_hooks("shutdown"))
+        d.addCallback(lambda _: self.app.lifecycle.end())  # lifespan exit, then shutdown hooks
         d.addErrback(lambda f: _log.failure("shutdown hook failed", f))
-        self._stopping = d
+        d.addCallback(lambda _: _close_shared_state(self.app))
         return d

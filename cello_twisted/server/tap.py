@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import partial
 from typing import Any
 
 from twisted.application import service
 from twisted.logger import Logger
 from twisted.python import usage
 
-from ._config import ENVS
+from ._config import ENVS, LOG_FORMATS
 from ._twistd_endpoints import EndpointError, parse_listen
 
 _log = Logger(namespace="cello_twisted.server")
@@ -37,6 +38,7 @@ class Options(usage.Options):
         ["workers", None, 1, "Worker processes sharing the listening sockets (tcp:/ssl: only).", _workers],
         ["env", None, "production", "development or production."],
         ["graceful-timeout", None, 30.0, "Seconds in-flight requests get to finish on stop.", float],
+        ["log-format", None, "text", "text (twistd's lines) or json (one JSON object per line)."],
         ["header-timeout", None, 10.0, "Seconds a request's line and headers may take (408 after).", float],
         ["body-timeout", None, 30.0, "Longest gap in seconds between two bytes of a request body (408 after).", float],
         ["keep-alive-timeout", None, 60.0, "Seconds an idle keep-alive connection stays open.", float],
@@ -67,6 +69,15 @@ class Options(usage.Options):
             raise usage.UsageError(f"--env must be one of {', '.join(ENVS)}")
         if self["graceful-timeout"] < 0:
             raise usage.UsageError("--graceful-timeout must be >= 0")
+        if self["log-format"] not in LOG_FORMATS:
+            raise usage.UsageError(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
+        parent = getattr(self, "parent", None)
+        if self["log-format"] == "json" and parent is not None and not parent.get("logger"):
+            from ._logging import twistd_target
+
+            # twistd builds its log observer from --logger (a name it imports): the JSON-lines one.
+            twistd_target.append((parent.get("logfile") or "", bool(parent.get("nodaemon"))))
+            parent["logger"] = "cello_twisted.server._logging.twistd_json_observer"
         from ._limits import ConnectionLimits
 
         try:
@@ -199,12 +210,22 @@ class ClusterService(service.Service):
         from twisted.internet import reactor
 
         from ._cluster import ClusterParent
+        from ._lifecycle import cluster_environ, worker_exited
         from ._runner import cluster_warnings
 
         super().startService()
         for message in cluster_warnings(self.app):
             _log.warn("cluster mode: {message}", message=message)
-        self.parent = ClusterParent(reactor, self.sockets, self.workers, self.graceful_timeout, worker_argv())
+        lifecycle = self.app.lifecycle
+        self.parent = ClusterParent(
+            reactor,
+            self.sockets,
+            self.workers,
+            self.graceful_timeout + lifecycle.drain_delay,  # workers keep serving drain_delay s first
+            worker_argv(),
+            environ=cluster_environ(lifecycle),
+            on_exit=partial(worker_exited, lifecycle),
+        )
         bound = [(spec.kind, sock.getsockname()[1]) for sock, spec in zip(self.sockets, self.specs, strict=True)]
 
         def accepting(_: Any) -> None:  # the banner waits for a worker (SPEC_OPERATIONS §4 r14)
@@ -220,8 +241,13 @@ class ClusterService(service.Service):
         reactor.callWhenRunning(self.parent.start)
 
     def stopService(self) -> Any:
+        from ._lifecycle import parent_stopped
+
         super().stopService()
-        return self.parent.stop() if self.parent is not None else None
+        if self.parent is None:
+            return None
+        lifecycle = self.app.lifecycle
+        return self.parent.stop().addBoth(lambda _: parent_stopped(lifecycle))
 
 
 def worker_argv(argv: list[str] | None = None) -> list[str]:

@@ -140,5 +140,39 @@ class SseStream:
     def __len__(self) -> int:
         return len(self.events)
 
+    @classmethod
+    def from_broadcast(
+        cls,
+        broadcast: Any,
+        channel: str,
+        event: str | None = None,
+        *,
+        ping_interval: float | None = 15.0,
+    ) -> SseStream:
+        """A stream of the messages published on ``channel`` from now on (SPEC §10).
+
+        The subscription starts when the stream does and ends when the client leaves.
+        ``event`` names the events' type; overflow markers are skipped, bytes are
+        sent as UTF-8 text and dicts as JSON.
+        """
+        _check_field("event", event)
+        if not hasattr(broadcast, "subscribe"):
+            raise TypeError(
+                f"SseStream.from_broadcast needs a Broadcast (set app.broadcast), not {broadcast!r}"
+            )
+        return cls(_broadcast_events(broadcast, channel, event), ping_interval=ping_interval)
+
     def __repr__(self) -> str:
         return f"<SseStream {len(self.events)} events, source={type(self.source).__name__}>"
+
+
+async def _broadcast_events(broadcast: Any, channel: str, event: str | None) -> Any:
+    from ..broadcast._overflow import BroadcastOverflow
+
+    async with broadcast.subscribe(channel) as subscription:
+        async for message in subscription:
+            if isinstance(message, BroadcastOverflow):
+                continue
+            if isinstance(message, bytes):
+                message = message.decode("utf-8", "replace")
+            yield SseEvent(message, event=event)

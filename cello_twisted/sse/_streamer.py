@@ -13,6 +13,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from .._signals import stream_changed
 from ..wire._stream import ResponseHead, Streamer
 from ._events import SseEvent, SseStream
 
@@ -161,6 +162,7 @@ class SseStreamer(Streamer):
         done: Deferred[None] = Deferred()
         self.done = done
         live_streams.add(self)
+        stream_changed("sse", 1)
         twreq.registerProducer(self, True)
         twreq.write(b"".join(e.encode() for e in self.stream.events) or b"")  # headers go out now
         source = self.stream.source
@@ -346,7 +348,9 @@ class SseStreamer(Streamer):
         self._settle()
 
     def _release(self) -> None:
-        live_streams.discard(self)
+        if self in live_streams:
+            live_streams.discard(self)
+            stream_changed("sse", -1)
         turn, self.turn_call = self.turn_call, None
         if turn is not None and turn.active():
             turn.cancel()

@@ -114,7 +114,10 @@ class FileStreamer(Streamer):
         if wanted and request.method in ("GET", "HEAD") and self._if_range_ok(headers):
             chosen = parse_range(wanted[0].decode("latin-1"), self.size)
             if chosen == "unsatisfiable":
-                body = _json.dumpb({"error": "Range Not Satisfiable", "status": 416})
+                error: dict[str, object] = {"error": "Range Not Satisfiable", "status": 416}
+                if request.id is not None:
+                    error["request_id"] = request.id
+                body = _json.dumpb(error)
                 response.status = 416
                 response.content_type = "application/json"
                 response.headers.delete("Content-Encoding")

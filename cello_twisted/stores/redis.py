@@ -1,11 +1,11 @@
 """Redis stores: token revocation, sessions and rate limits shared by every worker and machine.
 
 Each store takes ``url`` (``redis://[user:password@]host:port/db``, ``rediss://`` for
-TLS, ``unix:///path.sock?db=0``) or a ready redis-py ``client``, a key ``prefix``
-and a ``timeout`` (seconds) that bounds every call. Calls run in the reactor's
-thread pool; an unreachable Redis answers the request with a 503
-(``SharedStoreUnavailable``) within ``timeout`` and service resumes by itself when
-Redis is back (SPEC §2.10, §2.12, §2.14).
+TLS, ``unix:///path.sock?db=0``, ``redis+sentinel://``, ``redis+cluster://``) or a ready
+redis-py ``client``, a key ``prefix`` and a ``timeout`` (seconds) that bounds every call.
+Calls go over a reactor-native connection (no thread pool); an unreachable Redis answers
+the request with a 503 (``SharedStoreUnavailable``) within ``timeout`` and service
+resumes by itself when Redis is back (SPEC §2.10, §2.12, §2.14, §12).
 """
 
 from __future__ import annotations
@@ -16,8 +16,18 @@ import os
 import time
 from typing import Any
 
-from ._redis_client import DEFAULT_TIMEOUT, DEFAULT_URL, RedisBackend, SharedStoreUnavailable
+from twisted.internet.defer import Deferred
+
+from ._redis_client import (
+    DEFAULT_TIMEOUT,
+    DEFAULT_URL,
+    RedisBackend,
+    Script,
+    SharedStoreUnavailable,
+)
 from ._redis_scripts import REVOKE, SLIDING_WINDOW, TOKEN_BUCKET
+from ._redis_url import safe_url
+from ._registry import track
 from .ratelimit import EPSILON, RateLimitResult, ceil_seconds
 
 __all__ = [
@@ -37,7 +47,7 @@ def _text(value: Any) -> str:
 
 
 class _RedisStore:
-    """Common constructor: one client and back-off state per store instance."""
+    """Common constructor: one connection and back-off state per store instance."""
 
     shared = True  # state lives in Redis: no per-process cluster warning
 
@@ -47,16 +57,26 @@ class _RedisStore:
         self.url = url
         self.prefix = prefix
         self.backend = RedisBackend(type(self).__name__, url, client, timeout)
-        self.client = self.backend.client
         self.timeout = self.backend.timeout
+        track(self)
+
+    @property
+    def client(self) -> Any:
+        """The redis-py client used when no reactor runs (or the one passed as ``client=``)."""
+        return self.backend.client
+
+    def health_check(self) -> Any:
+        """``PING`` bounded by ``timeout``, usable as a readiness check (SPEC_OPERATIONS §6 r4).
+
+        True (or a Deferred firing True); SharedStoreUnavailable (a 503) when Redis does not answer.
+        """
+        return self.backend.health_check()
 
     def close(self) -> None:
-        """Drop pooled connections (they reopen on the next call)."""
+        """Close the connections (they reopen on the next call); the app calls it at a graceful stop."""
         self.backend.close()
 
     def __repr__(self) -> str:
-        from ._redis_client import safe_url
-
         return f"{type(self).__name__}({safe_url(self.url)!r}, prefix={self.prefix!r})"
 
 
@@ -84,7 +104,7 @@ class RedisTokenBlacklist(_RedisStore):
         super().__init__(url, client, prefix, timeout)
         self.fail_open = bool(fail_open)
         self.clock = clock
-        self._revoke = self.client.register_script(REVOKE)
+        self._revoke = Script(REVOKE)
 
     def _now(self) -> float:
         return self.clock.seconds() if self.clock is not None else time.time()
@@ -94,21 +114,19 @@ class RedisTokenBlacklist(_RedisStore):
         ttl = expires_at - self._now()
         if ttl <= 0:
             return None  # already expired: nothing left to revoke
-        return self.backend.call(self._add_sync, self.prefix + key, repr(expires_at), _ms(ttl))
-
-    def _add_sync(self, name: str, expires_at: str, ttl_ms: int) -> None:
-        self._revoke(keys=[name], args=[expires_at, ttl_ms])
+        result = self.backend.script(self._revoke, self.prefix + key, (repr(expires_at), _ms(ttl)))
+        return result.addCallback(_none) if isinstance(result, Deferred) else None
 
     def contains(self, key: str) -> Any:
         name = self.prefix + key
         now = self._now()
         try:
-            result = self.backend.call(self.client.get, name)
+            result = self.backend.command(name, "GET", name)
         except SharedStoreUnavailable:
             if self.fail_open:
                 return False
             raise
-        if hasattr(result, "addCallbacks"):
+        if isinstance(result, Deferred):
             return result.addCallbacks(self._decide, self._outage, callbackArgs=(now,))
         return self._decide(result, now)
 
@@ -144,23 +162,26 @@ class RedisSessionStore(_RedisStore):
         super().__init__(url, client, prefix, timeout)
 
     def load(self, sid: str) -> Any:
-        result = self.backend.call(self.client.get, self.prefix + sid)
-        if hasattr(result, "addCallback"):
+        name = self.prefix + sid
+        result = self.backend.command(name, "GET", name)
+        if isinstance(result, Deferred):
             return result.addCallback(_decode_session)
         return _decode_session(result)
 
     def save(self, sid: str, data: dict[str, Any], ttl: float) -> Any:
         text = json.dumps(data, separators=(",", ":"))
-        return self.backend.call(self._save_sync, self.prefix + sid, text, _ms(float(ttl)))
-
-    def _save_sync(self, name: str, text: str, ttl_ms: int) -> None:
-        self.client.set(name, text, px=ttl_ms)
+        name = self.prefix + sid
+        result = self.backend.command(name, "SET", name, text, "PX", _ms(float(ttl)))
+        return result.addCallback(_none) if isinstance(result, Deferred) else None
 
     def delete(self, sid: str) -> Any:
-        return self.backend.call(self._delete_sync, self.prefix + sid)
+        name = self.prefix + sid
+        result = self.backend.command(name, "DEL", name)
+        return result.addCallback(_none) if isinstance(result, Deferred) else None
 
-    def _delete_sync(self, name: str) -> None:
-        self.client.delete(name)
+
+def _none(_: Any) -> None:
+    return None
 
 
 def _decode_session(value: Any) -> dict[str, Any] | None:
@@ -193,37 +214,47 @@ class RedisRateLimitStore(_RedisStore):
     ) -> None:
         super().__init__(url, client, prefix, timeout)
         self.fail_open = bool(fail_open)
-        self._sliding = self.client.register_script(SLIDING_WINDOW)
-        self._bucket = self.client.register_script(TOKEN_BUCKET)
+        self._sliding = Script(SLIDING_WINDOW)
+        self._bucket = Script(TOKEN_BUCKET)
 
     def hit(self, key: str, config: Any, now: float) -> Any:
-        """Count one request for ``key`` under ``config`` at ``now``: a RateLimitResult (or Deferred)."""
+        """Count one request for ``key`` under ``config`` at ``now``: a RateLimitResult (or Deferred[Any])."""
+        name = self.prefix + key
+        now = float(now)
+        window = float(config.window)
+        limit = config.requests
         try:
-            result = self.backend.call(self._hit_sync, self.prefix + key, config, float(now))
+            if config.strategy == "sliding_window":
+                member = f"{now!r}:{os.urandom(6).hex()}"
+                args: tuple[Any, ...] = (repr(now - window), repr(now), limit, member, _ms(window))
+                result = self.backend.script(self._sliding, name, args)
+                decode: Any = _decode_sliding
+                extra: tuple[Any, ...] = (limit, window, now)
+            else:
+                rate = limit / window
+                args = (limit, repr(rate), repr(now), _ms(window), repr(EPSILON))
+                result = self.backend.script(self._bucket, name, args)
+                decode, extra = _decode_bucket, (limit, rate)
         except SharedStoreUnavailable:
             if self.fail_open:
                 return _let_through(config)
             raise
-        if self.fail_open and hasattr(result, "addErrback"):
-            return result.addErrback(_open_on_outage, config)
+        if not isinstance(result, Deferred):
+            return decode(result, *extra)
+        result.addCallback(decode, *extra)
+        if self.fail_open:
+            result.addErrback(_open_on_outage, config)
         return result
 
-    def _hit_sync(self, name: str, config: Any, now: float) -> RateLimitResult:
-        window = float(config.window)
-        limit = config.requests
-        if config.strategy == "sliding_window":
-            member = f"{now!r}:{os.urandom(6).hex()}"
-            allowed, count, oldest = self._sliding(
-                keys=[name], args=[repr(now - config.window), repr(now), limit, member, _ms(window)]
-            )
-            return _sliding_result(
-                bool(allowed), int(count), float(_text(oldest)), limit, window, now
-            )
-        rate = limit / config.window
-        allowed, tokens = self._bucket(
-            keys=[name], args=[limit, repr(rate), repr(now), _ms(window), repr(EPSILON)]
-        )
-        return _bucket_result(bool(allowed), float(_text(tokens)), limit, rate)
+
+def _decode_sliding(reply: Any, limit: int, window: float, now: float) -> RateLimitResult:
+    allowed, count, oldest = reply
+    return _sliding_result(bool(allowed), int(count), float(_text(oldest)), limit, window, now)
+
+
+def _decode_bucket(reply: Any, limit: int, rate: float) -> RateLimitResult:
+    allowed, tokens = reply
+    return _bucket_result(bool(allowed), float(_text(tokens)), limit, rate)
 
 
 def _sliding_result(

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from twisted.web.resource import Resource
     from twisted.web.server import Site
 
+    from ..server._lifecycle import Lifecycle
     from ..server._threads import Threads
 
 
@@ -35,6 +36,7 @@ class TestedApp(Protocol):
     """What the client uses of an App (declared here: app.py sits above testing/)."""
 
     threads: Threads
+    lifecycle: Lifecycle
 
     def resource(self) -> Resource: ...
 
@@ -138,6 +140,17 @@ class TestClient:
         self.cookies = CookieJar()
         self.agent = _AppAgent(app, client_ip)
         self._http = HTTPClient(agent=self.agent, data_to_body_producer=_SynchronousProducer)
+
+    # -- lifecycle (SPEC_OPERATIONS §8 r4) --------------------------------------
+
+    def __enter__(self) -> TestClient:
+        """Run the startup hooks and enter the lifespan, as a server would before serving."""
+        self.wait(self.app.lifecycle.begin(self.app), "app startup")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Exit the lifespan and run the shutdown hooks."""
+        self.wait(self.app.lifecycle.end(), "app shutdown")
 
     # -- helpers -------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from .._signals import stream_changed
 from ..errors import HTTPError, WebSocketClosed
 from ..guards import run_guards
 from ..response import Response
@@ -109,6 +110,7 @@ class CelloServerProtocol(WebSocketServerProtocol):
         ws = WebSocket(self, ctx.request, ctx.subprotocol, ctx.call_in_loop)
         self.cello_ws = ws
         live_connections.add(self)
+        stream_changed("websocket", 1)
         ctx.runner(ws, self)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
@@ -121,7 +123,9 @@ class CelloServerProtocol(WebSocketServerProtocol):
             )
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
-        live_connections.discard(self)
+        if self in live_connections:
+            live_connections.discard(self)
+            stream_changed("websocket", -1)
         ws = self.cello_ws
         if ws is None:
             return

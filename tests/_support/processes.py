@@ -48,6 +48,7 @@ def proto(request):
 @app.get("/slow")
 def slow(request):
     seconds = float(request.query.get("s", "1"))
+    print("slow request started", flush=True)  # tests wait for this line, not for a guessed delay
     return task.deferLater(reactor, seconds, lambda: {"pid": os.getpid(), "slow": seconds})
 
 

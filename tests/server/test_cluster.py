@@ -14,8 +14,6 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from tests._support.processes import PYTHON, alive, get, spawn, tempdir, wait_until, write_app
 
-from .test_run import _wait_connected
-
 pytestmark = pytest.mark.live  # starts processes or opens real sockets
 
 
@@ -135,7 +133,7 @@ class ClusterTests(SynchronousTestCase):
         result: list = []
         t = threading.Thread(target=lambda: result.append(get(port, "/slow?s=1", timeout=10)))
         t.start()
-        self.assertTrue(_wait_connected(port))
+        child.wait_for("slow request started", 10)  # its headers are complete: the stop must wait for it
         child.send(signal.SIGTERM)
         t.join(10)
         self.assertEqual(result and result[0][0], 200)

@@ -95,3 +95,41 @@ class ListenTests(TestCase):
         phase, event, fn, args = fake.triggers[0]
         fn(*args)
         self.assertEqual(ran, ["shutdown"])
+
+    def test_listen_enters_and_exits_the_lifespan(self):
+        """SPEC_OPERATIONS §8 r1, §6 r3: listen() enters the lifespan after startup hooks (readiness turns
+        serving); the shutdown trigger exits it before the shutdown hooks."""
+        from contextlib import asynccontextmanager
+
+        from twisted.internet.task import Clock
+
+        class FakeReactor(Clock):
+            def __init__(self):
+                super().__init__()
+                self.triggers = []
+
+            def addSystemEventTrigger(self, phase, event, fn, *args):
+                self.triggers.append((fn, args))
+
+        class Endpoint:
+            def listen(self, factory):
+                return defer.succeed("port")
+
+        order: list[str] = []
+
+        @asynccontextmanager
+        async def lifespan(app):
+            order.append("enter")
+            yield {"ready": True}
+            order.append("exit")
+
+        app = App(lifespan=lifespan)
+        app.enable_health()
+        app.on_event("startup")(lambda: order.append("startup"))
+        app.on_event("shutdown")(lambda: order.append("shutdown"))
+        fake = FakeReactor()
+        self.assertEqual(self.successResultOf(app.listen(Endpoint(), fake)), "port")
+        self.assertEqual((order, app.state.ready, app.lifecycle.state), (["startup", "enter"], True, "serving"))
+        fn, args = fake.triggers[0]
+        fn(*args)
+        self.assertEqual(order, ["startup", "enter", "exit", "shutdown"])

@@ -23,3 +23,30 @@ class HelloExampleTests(SynchronousTestCase):
         self.assertEqual(self.client.get("/users/42").json(), {"id": "42"})
         echoed = self.client.post("/echo", json={"a": [1, 2]})
         self.assertEqual((echoed.status, echoed.json()), (200, {"a": [1, 2]}))
+
+
+PRODUCTION = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "production.py")
+
+
+class ProductionExampleTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        from prometheus_client import REGISTRY
+
+        self.addCleanup(sys.modules.pop, "production", None)
+        self.app = load_app(PRODUCTION)
+        self.registry = REGISTRY
+
+    def test_operations_features_work_together(self) -> None:
+        """examples/production.py: lifespan state, readiness, request IDs in bodies and metrics per template."""
+        with self.app.test_client() as client:
+            ready = client.get("/health/ready")
+            self.assertEqual((ready.status_code, ready.json()["checks"]), (200, {"inventory": "ok"}))
+            found = client.get("/orders/7", headers={"X-Request-ID": "support-ticket-9"})
+            self.assertEqual(found.json()["request_id"], "support-ticket-9")
+            self.assertEqual(found.headers.get("X-Request-ID"), "support-ticket-9")
+            missing = client.get("/orders/8")
+            self.assertEqual(missing.status_code, 404)
+            self.assertEqual(missing.json()["request_id"], missing.headers.get("X-Request-ID"))
+            text = client.get("/metrics").text
+            self.assertIn('cello_requests_total{method="GET",route="/orders/{id:int}",status="404"}', text)
+        self.assertEqual(client.get("/health/ready").json()["checks"], {"server": "draining"})

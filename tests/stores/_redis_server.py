@@ -31,7 +31,8 @@ def _ping(port: int, timeout: float = 0.2) -> bool:
 class RedisServer:
     """``redis-server`` with no persistence in a temp dir; every wait is bounded."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra: tuple[str, ...] = (), port: int | None = None) -> None:
+        self.extra = tuple(extra)
         if REDIS_SERVER is None:
             raise AssertionError(
                 "redis-server is not on PATH: the Redis tests need a real server "
@@ -41,7 +42,7 @@ class RedisServer:
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         for _attempt in range(3):  # a free port can be taken between probe and bind
-            self.port = _free_port()
+            self.port = port or _free_port()
             if self._spawn():
                 return
         raise AssertionError(f"redis-server did not start; see {self.dir}/redis.log")
@@ -66,6 +67,7 @@ class RedisServer:
                 self.dir,
                 "--logfile",
                 os.path.join(self.dir, "redis.log"),
+                *self.extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -1,0 +1,153 @@
+"""Request IDs: keep a valid incoming ID or make one, and send it back (SPEC_OPERATIONS §5).
+
+Installed as the outermost link of every chain, so every response that passes the
+chain carries the header (401/403/404/405/429/500 and middleware errors included),
+and ``request.id`` is set before anything else runs: error bodies, the 500 log line
+and the access log read it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from .._defer import is_deferred, then
+from ..errors import ConfigError
+from ..wire._headers import wire_name
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+
+    from .._types import AppContext, ErrorHandler, Link
+    from ..request import Request
+    from ..response import Response
+
+__all__ = ["RequestId", "VALID_ID", "new_id"]
+
+VALID_ID = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
+"""What an incoming ID must be to be kept: 1-128 characters of a safe set."""
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+_BATCH = 256
+_pool: Iterator[str] = iter(())
+
+
+def _refill() -> Iterator[str]:
+    """``_BATCH`` new IDs from one ``os.urandom`` call.
+
+    A system call per request costs more than its own time (measured: ~2 µs per
+    request in-process, against ~0.8 µs for the call alone); one per 256 IDs does not.
+    """
+    global _pool
+    raw = bytearray(os.urandom(16 * _BATCH))
+    for start in range(0, len(raw), 16):
+        raw[start + 6] = raw[start + 6] & 0x0F | 0x40  # version 4
+        raw[start + 8] = raw[start + 8] & 0x3F | 0x80  # RFC 4122 variant
+    text = raw.hex()
+    _pool = iter([text[i : i + 32] for i in range(0, len(text), 32)])
+    return _pool
+
+
+def _forget_pool() -> None:
+    """A forked child must not hand out its parent's IDs."""
+    global _pool
+    _pool = iter(())
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def new_id() -> str:
+    """The default generator: 32 lower-case hex characters of a random (version 4) UUID.
+
+    The same bits as ``uuid.uuid4().hex`` (16 random bytes from ``os.urandom``, version
+    and variant set), drawn from a batch: ``next`` on a list iterator is atomic, so
+    threads never share an ID.
+    """
+    for value in _pool:
+        return value
+    return next(_refill())
+
+
+class RequestId:
+    """``app.enable_request_id(...)``: ``request.id`` and the response header on every response."""
+
+    native = True
+    singleton = True
+
+    def __init__(
+        self,
+        header: str = "X-Request-ID",
+        trust_incoming: bool = True,
+        generator: Callable[[], str] | None = None,
+    ) -> None:
+        if not isinstance(header, str) or not _HEADER_NAME.fullmatch(header):
+            raise ConfigError("RequestId.header", header, "an HTTP header name")
+        if generator is not None and not callable(generator):
+            raise ConfigError("RequestId.generator", generator, "a callable returning a str, or None")
+        self.header = header
+        self.trust_incoming = bool(trust_incoming)
+        self.generator = generator or new_id
+        self._checked = generator is not None  # new_id's output needs no check
+        self._raw_header = header.lower().encode("ascii")
+        self._wire_header = wire_name(header)
+
+    def assign(self, request: Request) -> str:
+        """The request's ID: the incoming one when trusted and valid, else a new one."""
+        if self.trust_incoming:
+            values = request.raw.requestHeaders.getRawHeaders(self._raw_header)
+            if values:
+                value = values[0].decode("latin-1")
+                if len(value) <= 128 and VALID_ID.fullmatch(value):
+                    request.id = value
+                    return value
+        made = self.generator()
+        if self._checked and (not isinstance(made, str) or not VALID_ID.fullmatch(made)):
+            raise ValueError(f"request ID generator returned {made!r}; expected 1-128 characters of [A-Za-z0-9._:+/=-]")
+        request.id = made
+        return made
+
+    def link(self, call_next: Link, on_error: ErrorHandler, context: AppContext) -> Link:
+        """The outermost link: assign the ID, run the chain, put the header on what comes back."""
+        header = self._wire_header
+        assign = self.assign
+
+        def with_id(request: Request) -> Response | Deferred[Response]:
+            try:
+                assign(request)
+                result = call_next(request)
+            except Exception as exc:  # noqa: BLE001 - every error becomes a response
+                result = on_error(request, exc)
+            rid = request.id
+            if rid is None:
+                return result
+            if is_deferred(result):
+                return result.addCallback(_stamp, header, rid)
+            return _stamp(result, header, rid)
+
+        return with_id
+
+    def __call__(self, request: Request, call_next: Link) -> Response | Deferred[Response]:
+        rid = self.assign(request)
+        return then(call_next(request), lambda resp: _stamp(resp, self._wire_header, rid))  # composed by hand
+
+    def __repr__(self) -> str:
+        return f"RequestId(header={self.header!r}, trust_incoming={self.trust_incoming})"
+
+
+def _stamp(response: Response, header: bytes, rid: str) -> Response:
+    """Put the ID on the response as an already-encoded header (the writer's fast path).
+
+    Safe without further encoding: every ID matches ``VALID_ID`` (ASCII, no separators).
+    """
+    encoded = response.encoded_headers
+    if encoded is None:
+        response.encoded_headers = {header: [rid.encode("ascii")]}
+    else:
+        encoded[header] = [rid.encode("ascii")]
+    return response
