@@ -1,7 +1,9 @@
 """In-process cost per request (µs): one keep-alive HTTPChannel fed raw requests.
 
 A quieter companion to run.py for profiling the hot path:
-    python bench/inprocess.py [--profile]
+    python bench/inprocess.py --run raw|stock|default hello|param|echo N   (N requests, for valgrind)
+    python bench/inprocess.py [--profile [hello|param|echo]]   (the profile uses the default layer;
+    CELLO_HTTP_PARSER=twisted profiles the stock channel)
 """
 
 from __future__ import annotations
@@ -44,6 +46,18 @@ def per_request(site, raw: bytes, n: int = 20000) -> float:
 def main() -> None:
     raw_site = raw_twisted.Site(raw_twisted.build(), requestFactory=raw_twisted.Request)
     cello_site = cello_app.app.site()
+    stock_site = cello_app.app.site(http_parser="twisted")
+    if "--run" in sys.argv:  # for instruction counts: valgrind --tool=callgrind ... --run SITE REQUEST N
+        at = sys.argv.index("--run")
+        site = {"raw": raw_site, "stock": stock_site, "default": cello_site}[sys.argv[at + 1]]
+        proto = site.buildProtocol(None)
+        transport = StringTransport()
+        proto.makeConnection(transport)
+        raw = REQUESTS[sys.argv[at + 2]]
+        for _ in range(int(sys.argv[at + 3])):
+            proto.dataReceived(raw)
+            transport.clear()
+        return
     if "--profile" in sys.argv:
         import cProfile
         import pstats
@@ -53,8 +67,12 @@ def main() -> None:
         return
     for name, raw in REQUESTS.items():
         r = per_request(raw_site, raw)
+        s = per_request(stock_site, raw)
         c = per_request(cello_site, raw)
-        print(f"{name:6s} raw {r:6.1f} µs   cello {c:6.1f} µs   +{c - r:5.1f} µs  ({r / c:.2f}x)")
+        print(
+            f"{name:6s} raw twisted.web {r:6.1f} µs   cello stock channel {s:6.1f} µs   "
+            f"cello default ({cello_site.limits.http_parser}) {c:6.1f} µs  ({r / c:.2f}x raw)"
+        )
 
 
 if __name__ == "__main__":

@@ -35,6 +35,16 @@ ALLOWED: dict[tuple[str, str], str] = {
         "Twisted's Headers map: the channel's Host/Transfer-Encoding checks read it with two dict lookups "
         "per request, and fall back to getRawHeaders when a Twisted release changes it (_DIRECT)"
     ),
+    ("cello_twisted.server._fast_channel", "._rawHeaders"): (
+        "Twisted's Headers map: the fast channel writes parsed request headers and Server/Date straight "
+        "into it; probed at import (_DIRECT), addRawHeader/setRawHeaders otherwise"
+    ),
+    ("cello_twisted.server._fast_channel", "transport._tempDataLen"): (
+        "Twisted's TCP write buffer: a response goes straight to the socket only when nothing is queued there"
+    ),
+    ("cello_twisted.server._fast_channel", "transport._writeDisconnected"): (
+        "Twisted's TCP transport: no direct send after a half-close, as FileDescriptor.write checks"
+    ),
     ("cello_twisted.server._channel", "old._networkProducer"): (
         "Twisted's HTTPChannel keeps the transport's producer here and has no public accessor; the "
         "H1->H2 switch re-registers it exactly as Twisted's own _GenericHTTPChannelProtocol does"

@@ -26,6 +26,8 @@ if __name__ == "__main__":
     from twisted.internet import reactor
 
     app.env, app.debug = "production", False
-    port = int(sys.argv[1])
-    reactor.listenTCP(port, app.site(), interface="127.0.0.1", backlog=1024)
+    # `cello_app.py [httptools|twisted] PORT`: the HTTP/1.1 layer (default: httptools when installed).
+    port = int(sys.argv[-1])
+    kwargs = {"http_parser": sys.argv[1]} if len(sys.argv) > 2 else {}
+    reactor.listenTCP(port, app.site(**kwargs), interface="127.0.0.1", backlog=1024)
     reactor.run()

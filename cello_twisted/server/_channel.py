@@ -45,12 +45,12 @@ except ImportError:  # pragma: no cover - h2 not installed: HTTP/1.1 only
     H2Connection = H2Stream = None  # type: ignore[assignment,misc]
 
 # Connection phases.
-_IDLE = 0  # no request bytes yet (fresh, or between keep-alive requests)
-_HEADERS = 1  # request line / headers arriving
-_BODY = 2  # headers complete, body arriving
-_BUSY = 3  # the request is with the application
-_REFUSED = 4  # answered before routing (413/503); the rest of the body is read and dropped
-_DONE = 5  # closing: everything further is ignored
+IDLE = 0  # no request bytes yet (fresh, or between keep-alive requests)
+HEADERS = 1  # request line / headers arriving
+BODY = 2  # headers complete, body arriving
+BUSY = 3  # the request is with the application
+REFUSED = 4  # answered before routing (413/503); the rest of the body is read and dropped
+DONE = 5  # closing: everything further is ignored
 
 #: After a timeout or refusal, a peer that does not read our answer is cut off this much later.
 ABORT_AFTER = 5.0
@@ -88,7 +88,7 @@ class CelloChannel(HTTPChannel):
     clock: Any = None
     _period = 10.0
 
-    _phase = _IDLE
+    _phase = IDLE
     _mark = 0.0  # when the current phase's deadline started counting
     _last = 0.0  # when the last bytes arrived
     _served = False  # a request completed on this connection (idle → keep-alive rules)
@@ -107,38 +107,43 @@ class CelloChannel(HTTPChannel):
     def _tick(self) -> None:
         self._timer = None
         phase = self._phase
-        if phase >= _BUSY:
+        if phase >= BUSY:
             return  # busy: requestDone re-arms; refused/closing connections have their own deadline
         limits = self.limits
-        if phase == _IDLE:
+        if phase == IDLE:
             deadline = self._mark + (limits.keep_alive_timeout if self._served else limits.header_timeout)
-        elif phase == _HEADERS:
+        elif phase == HEADERS:
             deadline = self._mark + limits.header_timeout
         else:
             deadline = self._last + limits.body_timeout
         remaining = deadline - self.clock.seconds()
         if remaining > 0:
             self._timer = self.callLater(min(remaining, self._period), self._tick)
-        elif phase == _IDLE:
+        elif phase == IDLE:
             self._close(None)
-        elif phase == _HEADERS:
+        elif phase == HEADERS:
             self._close(raw_response(408, f"Request headers not received within {limits.header_timeout:g} s"))
         else:
             self._close(raw_response(408, f"Request body stalled for more than {limits.body_timeout:g} s"))
 
     def _close(self, answer: bytes | None) -> None:
         """Answer (or not) and close, once; a peer that will not read is aborted a little later."""
-        if self._phase == _DONE:
+        if self._phase == DONE:
             return
-        self._phase = _DONE
+        self._phase = DONE
         transport: Any = self.transport
         if transport is None:
             return
         if answer is not None:
-            transport.write(answer)
+            self._emit(answer)
         self.loseConnection()
         if self._abort_call is None:
             self._abort_call = self.callLater(ABORT_AFTER, self._abort)
+
+    def _emit(self, data: bytes) -> None:
+        """Connection-level bytes (answers before routing); subclasses keep them in order."""
+        transport: Any = self.transport
+        transport.write(data)
 
     def _abort(self) -> None:
         self._abort_call = None
@@ -148,13 +153,13 @@ class CelloChannel(HTTPChannel):
 
     def retire(self) -> None:
         """Stop the timer: the connection has been handed to another protocol (HTTP/2)."""
-        self._phase = _DONE
+        self._phase = DONE
         timer, self._timer = self._timer, None
         if timer is not None and timer.active():
             timer.cancel()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self._phase = _DONE
+        self._phase = DONE
         for call in (self._timer, self._abort_call):
             if call is not None and call.active():
                 call.cancel()
@@ -165,13 +170,13 @@ class CelloChannel(HTTPChannel):
 
     def dataReceived(self, data: bytes) -> None:
         phase = self._phase
-        if phase != _BUSY:
-            if phase == _DONE:
+        if phase != BUSY:
+            if phase == DONE:
                 return
             now = self._last = self.clock.seconds()
-            if phase <= _HEADERS:
-                if phase == _IDLE:
-                    self._phase = _HEADERS
+            if phase <= HEADERS:
+                if phase == IDLE:
+                    self._phase = HEADERS
                     self._mark = now
                     self._received = True
                 # obs-fold (a line starting with SP/HT) is rare: scan the bytes, and check
@@ -181,9 +186,11 @@ class CelloChannel(HTTPChannel):
                 ):
                     self.lineReceived = self._line_checking_folds  # type: ignore[method-assign]
         _data_received(self, data)
-        if self._buffer and self.line_mode and self._phase <= _HEADERS:
-            if self._phase == _IDLE:
-                self._phase = _HEADERS  # a partial pipelined request waits in the buffer
+        # A nested call (a pipelined request replayed from requestDone inside the outer read)
+        # only appends to the buffer: the outer call parses it, and checks it afterwards.
+        if self._buffer and self.line_mode and self._phase <= HEADERS and not self._busyReceiving:
+            if self._phase == IDLE:
+                self._phase = HEADERS  # a partial pipelined request waits in the buffer
                 self._mark = self._last
             if b"\n" in self._buffer:  # a bare LF would wait for a CRLF that never comes
                 self._close(raw_response(400, "Lines must end with CRLF"))
@@ -231,7 +238,7 @@ class CelloChannel(HTTPChannel):
             if len(codings) > 1 or codings[0].lower() != b"chunked" or headers.hasHeader(b"content-length"):
                 self._close(raw_response(400, "Unsupported Transfer-Encoding"))
                 return
-        self._phase = _BODY
+        self._phase = BODY
         _all_headers_received(self)
 
     def _host_or_target_problem(self, hosts: Any) -> str | None:
@@ -252,15 +259,15 @@ class CelloChannel(HTTPChannel):
 
     def allContentReceived(self) -> None:
         phase = self._phase
-        if phase >= _BUSY:
-            if phase == _REFUSED:  # the refused body has been read to its end: nothing unread remains
+        if phase >= BUSY:
+            if phase == REFUSED:  # the refused body has been read to its end: nothing unread remains
                 self._close(None)
             return
-        self._phase = _BUSY  # the timer, when it next wakes, sleeps until requestDone re-arms it
+        self._phase = BUSY  # the timer, when it next wakes, sleeps until requestDone re-arms it
         _all_content_received(self)
 
     def requestDone(self, request: Any) -> None:
-        self._phase = _IDLE
+        self._phase = IDLE
         self._served = True
         self._mark = self.clock.seconds()
         if self._timer is None and self.persistent:
@@ -278,11 +285,11 @@ class CelloChannel(HTTPChannel):
         half-close would end the TLS session under the client, so there is none.
         """
         transport: Any = self.transport
-        if transport is None or self._phase == _DONE:
+        if transport is None or self._phase == DONE:
             return
-        self._phase = _REFUSED
+        self._phase = REFUSED
         self.persistent = False
-        transport.write(raw_response(status, detail, headers))
+        self._emit(raw_response(status, detail, headers))
         if not ISSLTransport.providedBy(transport):
             half_close = getattr(transport, "loseWriteConnection", None)
             if half_close is not None:
@@ -294,7 +301,7 @@ class CelloChannel(HTTPChannel):
         self._abort_call = None
         if self.transport is None:
             return
-        if self._phase == _DONE:  # closed already (body read to its end): abort if it still hangs on
+        if self._phase == DONE:  # closed already (body read to its end): abort if it still hangs on
             self._abort_call = self.callLater(ABORT_AFTER, self._abort)
         else:
             self._close(None)
@@ -305,7 +312,7 @@ class CelloChannel(HTTPChannel):
         """``"fresh"`` (no byte yet), ``"idle"`` (no request, or a partial request line/headers)
         or ``"busy"`` (a request whose headers are complete)."""
         phase = self._phase
-        if phase in (_BODY, _BUSY, _REFUSED):
+        if phase in (BODY, BUSY, REFUSED):
             return "busy"
         return "idle" if self._received else "fresh"
 
@@ -460,6 +467,8 @@ class CelloProtocol(_GenericHTTPChannelProtocol):
                 self._switch_to_h2(channel)
             else:
                 self._negotiatedProtocol = b"http/1.1"  # type: ignore[assignment]
+                # From now on the transport hands bytes straight to the HTTP/1.1 channel.
+                self.dataReceived = channel.dataReceived  # type: ignore[method-assign]
         return self._channel.dataReceived(data)
 
     def _switch_to_h2(self, old: CelloChannel) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from attrs import frozen
 
-from ._limits import DEFAULT_LIMITS, LIMIT_NAMES, ConnectionLimits
+from ._limits import DEFAULT_LIMITS, HTTP_PARSERS, LIMIT_NAMES, ConnectionLimits
 from ._tls import TlsConfig
 
 ENVS = ("development", "production")
@@ -23,7 +23,7 @@ _SECONDS_FLAGS = ("--header-timeout", "--body-timeout", "--keep-alive-timeout")
 _COUNT_FLAGS = ("--max-header-count", "--max-header-bytes", "--backlog")
 _VALUED = (
     "--host", "--port", "--workers", "--env", "--tls-cert", "--tls-key", "--log-format",
-    *_SECONDS_FLAGS, *_COUNT_FLAGS,
+    "--http-parser", *_SECONDS_FLAGS, *_COUNT_FLAGS,
 )
 LOG_FORMATS = ("text", "json")
 _SWITCHES = ("--debug", "--reload", "--no-logs")
@@ -114,6 +114,8 @@ def _convert(name: str, value: str) -> Any:
         if count < 1:
             raise StartupError(f"{name} must be at least 1, got {value!r}")
         return count
+    if name == "--http-parser" and value not in HTTP_PARSERS:
+        raise StartupError(f"--http-parser must be 'httptools' or 'twisted', got {value!r}")
     if name == "--env" and value not in ENVS:
         raise StartupError(f"--env must be 'development' or 'production', got {value!r}")
     if not value:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,7 +19,37 @@ LIMIT_NAMES = (
     "max_header_count",
     "max_header_bytes",
     "backlog",
+    "http_parser",
 )
+
+#: ``http_parser`` values: llhttp through httptools (the fast layer) or Twisted's own parser.
+HTTP_PARSERS = ("httptools", "twisted")
+#: The environment variable that picks the default parser (CI runs the suite under both).
+PARSER_ENV = "CELLO_HTTP_PARSER"
+
+
+def httptools_available() -> bool:
+    """Is the fast layer's parser importable?"""
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def default_parser() -> str:
+    """``$CELLO_HTTP_PARSER`` if set, else httptools when it is importable, else twisted."""
+    chosen = os.environ.get(PARSER_ENV, "").strip().lower()
+    if chosen in HTTP_PARSERS:
+        return chosen
+    return "httptools" if httptools_available() else "twisted"
+
+
+def _parser(instance: Any, attribute: Attribute[Any], value: Any) -> None:
+    if value not in HTTP_PARSERS:
+        fail(instance, attribute.name, value, "'httptools' or 'twisted'")
+    if value == "httptools" and not httptools_available():
+        fail(instance, attribute.name, value, "'twisted' (httptools is not installed)")
 
 
 def _seconds(instance: Any, attribute: Attribute[Any], value: Any) -> None:
@@ -44,6 +75,8 @@ class ConnectionLimits:
         max_header_count: header lines allowed per request.
         max_header_bytes: bytes allowed for request line + headers (and for the request line alone).
         backlog: the kernel's accept queue length for every listening socket.
+        http_parser: ``"httptools"`` (llhttp; the default when installed) or ``"twisted"``
+            (Twisted's own ``HTTPChannel``); both enforce the same rules.
 
     Raises:
         ConfigError: a value out of range (naming the field and what is allowed).
@@ -55,6 +88,7 @@ class ConnectionLimits:
     max_header_count: int = field(default=100, validator=positive_int)
     max_header_bytes: int = field(default=16384, validator=_header_bytes)
     backlog: int = field(default=1024, validator=positive_int)
+    http_parser: str = field(factory=default_parser, validator=_parser)
 
     @property
     def shortest_timeout(self) -> float:

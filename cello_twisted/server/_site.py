@@ -7,7 +7,7 @@ from typing import Any
 
 from twisted.web import http, server
 
-from ._channel import CelloProtocol, channel_class
+from ._channel import CelloChannel, CelloProtocol, channel_class
 from ._limits import DEFAULT_LIMITS, ConnectionLimits
 from ._refusals import Header, RequestGate
 
@@ -141,14 +141,24 @@ class CelloSite(server.Site):
         if max_concurrent_requests is not None:
             self.gate = attrs["gate"] = RequestGate(max_concurrent_requests)
             base = GatedRequest
-        kwargs.setdefault("requestFactory", type("CelloSiteRequest", (base,), attrs))
+        fast = limits.http_parser == "httptools"
+        bases: tuple[type, ...] = (base,)
+        if fast:
+            from ._fast_channel import FastRequest
+
+            bases = (FastRequest, base)
+        kwargs.setdefault("requestFactory", type("CelloSiteRequest", bases, attrs))
         kwargs.setdefault("timeout", limits.keep_alive_timeout)  # HTTP/2's idle timer
         super().__init__(resource, **kwargs)
         self._clock: Any = clock if clock is not None else self.reactor
         self.limits = limits
         self.backlog = limits.backlog
         self.displayTracebacks = False
-        self._channel_class = channel_class(limits, self._clock)
+        self._channel_class: type[CelloChannel] = channel_class(limits, self._clock)
+        if fast:  # llhttp through httptools (_fast_channel); "twisted" keeps Twisted's parser
+            from ._fast_channel import fast_channel_class
+
+            self._channel_class = fast_channel_class(limits, self._clock)
 
     def buildProtocol(self, addr: Any) -> Any:
         protocol = super().buildProtocol(addr)

@@ -45,6 +45,7 @@ class Options(usage.Options):
         ["max-header-count", None, 100, "Header lines allowed per request (431 above).", int],
         ["max-header-bytes", None, 16384, "Bytes of request line + headers allowed (431; 414 for the line).", int],
         ["backlog", None, 1024, "Accept queue length for listen endpoints that do not set backlog=.", int],
+        ["http-parser", None, None, "HTTP/1.1 layer: httptools (llhttp; default when installed) or twisted."],
     ]
     optFlags = [
         ["debug", None, "Debug behaviour (and access logs)."],
@@ -87,6 +88,7 @@ class Options(usage.Options):
                 max_header_count=self["max-header-count"],
                 max_header_bytes=self["max-header-bytes"],
                 backlog=self["backlog"],
+                **({"http_parser": self["http-parser"]} if self["http-parser"] else {}),
             )
         except ValueError as e:
             raise usage.UsageError(str(e)) from None
