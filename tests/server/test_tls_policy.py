@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import socket
 import ssl
 import subprocess
@@ -76,7 +75,6 @@ class TlsPolicyTests(SynchronousTestCase):
         self.assertIn("ECDHE-ECDSA-CHACHA20-POLY1305", accepted)
         self.assertEqual(self.child.stop(), 0)
 
-    @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
     def test_key_exchange_groups_are_x25519_p256_p384(self) -> None:
         """TLS 1.3 completes with X25519, P-256 or P-384 alone and with no other group; TLS 1.2 never picks another."""
 
