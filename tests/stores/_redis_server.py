@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -17,6 +18,29 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free too.
+
+    Redis Cluster refuses ports above 55535, and the kernel's ephemeral range reaches
+    60999, so a port it hands out is often unusable for a cluster node.
+    """
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, 45000)
+        if _bindable(port) and _bindable(port + 10000):
+            return port
+    raise AssertionError("no free port pair for a Redis Cluster node")
 
 
 def _ping(port: int, timeout: float = 0.2) -> bool:
@@ -42,7 +66,7 @@ class RedisServer:
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         for _attempt in range(3):  # a free port can be taken between probe and bind
-            self.port = port or _free_port()
+            self.port = port or (_free_cluster_port() if "--cluster-enabled" in self.extra else _free_port())
             if self._spawn():
                 return
         raise AssertionError(f"redis-server did not start; see {self.dir}/redis.log")
