@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import ipaddress
 import os
 import shutil
@@ -10,9 +9,6 @@ import tempfile
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from twisted.internet import reactor
 from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import deferLater
@@ -22,6 +18,7 @@ from twisted.trial.unittest import TestCase
 from cello_twisted import RateLimitConfig
 from cello_twisted.stores import RedisRateLimitStore, SharedStoreUnavailable
 
+from ..server._certs import self_signed
 from ._redis_server import RedisServer, _free_port
 
 pytestmark = pytest.mark.live
@@ -29,32 +26,12 @@ pytestmark = pytest.mark.live
 
 def write_cert(directory: str, name: str, sans: list[x509.GeneralName]) -> str:
     """A self-signed certificate (its own CA) for ``sans``; returns the PEM path (key beside it)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+    cert_pem, key_pem = self_signed(name, sans)
     path = os.path.join(directory, f"{name}.pem")
     with open(path, "wb") as fh:
-        fh.write(cert.public_bytes(serialization.Encoding.PEM))
+        fh.write(cert_pem)
     with open(path.replace(".pem", ".key"), "wb") as fh:
-        fh.write(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
+        fh.write(key_pem)
     return path
 
 
