@@ -14,6 +14,7 @@ import decimal
 import json
 import re
 import uuid
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 
@@ -29,7 +30,27 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default, allow_nan=False).encode
+_python_encode = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), default=_default, allow_nan=False
+).encode
+# The C encoder ``JSONEncoder.encode`` builds on every call, built once: the same output without
+# two Python frames per response. Without a markers dict (shared between threads it would
+# report false cycles), a cycle ends in RecursionError, turned into the ValueError Python's
+# encoder raises.
+_c_encode = (
+    c_make_encoder(None, _default, encode_basestring, None, ":", ",", False, False, False)
+    if c_make_encoder is not None
+    else None
+)
+
+
+def _encode(data: Any) -> str:
+    if _c_encode is None or type(data) is str:
+        return _python_encode(data)
+    try:
+        return "".join(_c_encode(data, 0))
+    except RecursionError:
+        raise ValueError("Circular reference detected, or JSON nested too deep") from None
 
 
 def dumps(data: Any) -> str:

@@ -37,10 +37,24 @@ class AppResource(Resource):
         method = _METHODS.get(twreq.method) or twreq.method.decode("latin-1")
         prepath = twreq.prepath
         if not prepath:
+            raw_path: bytes = twreq.path
             # Fast path: a literal route requested with a plain ASCII path at the root.
-            hit = pipeline.raw_static.get(twreq.path)
+            hit = pipeline.raw_static.get(raw_path)
             if hit is not None:
                 return self._dispatch(Request(twreq, app, method, hit[1]), pipeline, hit[0], ())
+            if b"%" not in raw_path:
+                # Nothing to percent-decode: the decoded path is the raw one, decoded once.
+                try:
+                    path = raw_path.decode("utf-8")
+                except UnicodeDecodeError:
+                    pass
+                else:
+                    segments = path[1:].split("/")
+                    match = pipeline.router.match([s for s in segments if s] if "" in segments else segments)
+                    request = Request(twreq, app, method, path)
+                    if match is None:
+                        return self._dispatch(request, pipeline, None, ())
+                    return self._dispatch(request, pipeline, match[0], match[1])
         root_path = ("/" + "/".join(p.decode("utf-8", "replace") for p in prepath)) if prepath else ""
         postpath: list[bytes] = twreq.postpath  # type: ignore[assignment]  # typing note: Optional in Twisted's stubs, always set by Site
         try:

@@ -114,10 +114,26 @@ class Router:
         return list(self._entries.values())
 
     def match(self, segments: list[str]) -> tuple[PathEntry, list[str]] | None:
-        entry = self._static.get(tuple(segments))
-        if entry is not None:
-            return entry, []
+        # The first path of the depth-first search, without recursion: at each segment the
+        # literal child, else the first parameter that accepts it. Where that reaches an
+        # entry, the search would have returned the same one; otherwise the full search runs.
+        node = self._root
         values: list[str] = []
+        for seg in segments:
+            child = node.static.get(seg)
+            if child is None:
+                for constraint, param_child in node.params:
+                    if constraint is None or constraint.matches(seg):
+                        values.append(seg)
+                        child = param_child
+                        break
+                else:
+                    break
+            node = child
+        else:
+            if node.entry is not None:
+                return node.entry, values
+        values = []
         found = _walk(self._root, segments, 0, values)
         if found is None:
             return None

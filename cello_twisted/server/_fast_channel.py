@@ -34,11 +34,11 @@ import httptools
 from twisted.internet import tcp
 from twisted.python.failure import Failure
 from twisted.web.error import UnsupportedMethod
-from twisted.web.http import NO_CONTENT, NOT_MODIFIED, datetimeToString, parse_qs
+from twisted.web.http import NO_BODY_CODES, NO_CONTENT, NOT_MODIFIED, datetimeToString, parse_qs
 from twisted.web.http import Request as _HttpRequest
 from twisted.web.http_headers import Headers
 from twisted.web.resource import _IEncodingResource
-from twisted.web.server import NOT_DONE_YET
+from twisted.web.server import NOT_DONE_YET, Site
 from twisted.web.server import version as _SERVER
 
 from ._channel import BODY, BUSY, DONE, HEADERS, IDLE, REFUSED, CelloChannel
@@ -239,6 +239,16 @@ class FastChannel(CelloChannel):
             for value in values:
                 lines.append(name + b": " + value)
         lines.append(b"\r\n")
+        self._out(b"\r\n".join(lines))
+
+    def respond(self, version: bytes, code: bytes, reason: bytes, headers: Headers, body: bytes) -> None:
+        """``writeHeaders`` and ``write(body)`` as one piece of bytes (FastRequest's whole responses)."""
+        lines = [version + b" " + code + b" " + reason]
+        for name, values in headers.getAllRawHeaders():
+            for value in values:
+                lines.append(name + b": " + value)
+        lines.append(b"")
+        lines.append(body)
         self._out(b"\r\n".join(lines))
 
     def write(self, data: bytes) -> None:
@@ -640,6 +650,7 @@ def _twisted_init_attributes() -> frozenset[str]:
 _FLAT_INIT = _twisted_init_attributes() == _INIT_ATTRIBUTES
 
 _http_write: Callable[[Any, bytes], None] = _HttpRequest.write
+_SITE_LOOKUP = Site.getResourceFor
 
 
 class FastRequest:
@@ -679,6 +690,13 @@ class FastRequest:
     queued: object
     _adapterCache: dict[Any, Any]
     finish: Callable[[], Any]
+    sitepath: list[bytes]
+    finished: int
+    _disconnected: bool
+    lastModified: Any
+    etag: bytes | None
+    code_message: bytes
+    sentLength: int
 
     processingFailed: Callable[[Failure], Any]
 
@@ -710,12 +728,19 @@ class FastRequest:
             site = self.site = self.channel.site
             path = self.path
             self.prepath = []
-            self.postpath = list(map(unquote, path[1:].split(b"/")))
+            # unquote is the identity on a segment without "%": skip its call per segment.
+            self.postpath = list(map(unquote, path[1:].split(b"/"))) if b"%" in path else path[1:].split(b"/")
             if path == b"*":
                 self._handleStar()
                 return
             try:
-                resrc = site.getResourceFor(self)
+                root = site.resource
+                if root.isLeaf and type(site).getResourceFor is _SITE_LOOKUP:
+                    # Site.getResourceFor's outcome when the root is a leaf, without two calls.
+                    self.sitepath = []
+                    resrc = root
+                else:
+                    resrc = site.getResourceFor(self)
                 if _IEncodingResource.providedBy(resrc):
                     encoder = resrc.getEncoder(self)
                     if encoder is not None:
@@ -739,8 +764,30 @@ class FastRequest:
             return None
         if type(body) is not bytes or self.method == b"HEAD":
             return super().render(_Rendered(body))  # type: ignore[misc,no-any-return]
-        self.responseHeaders._rawHeaders[_CL_KEY] = [b"%d" % len(body)]
-        self.write(body)
+        raw = self.responseHeaders._rawHeaders
+        raw[_CL_KEY] = [b"%d" % len(body)]
+        respond = getattr(self.channel, "respond", None)
+        if (
+            respond is None  # an HTTP/2 stream
+            or self.startedWriting
+            or self._encoder
+            or self._inFakeHead
+            or self.finished
+            or self._disconnected
+            or self.lastModified is not None
+            or self.etag is not None
+            or self.cookies
+            or self.code in NO_BODY_CODES
+        ):
+            self.write(body)
+        else:
+            # Request.write's first call for this case (a Content-Length, no chunking, no
+            # cookies or validators to add), with head and body handed over as one piece.
+            self.startedWriting = 1
+            if body and self.code not in _NO_CONTENT_TYPE and _CT_KEY not in raw and self.defaultContentType is not None:
+                raw[_CT_KEY] = [self.defaultContentType]
+            respond(self.clientproto, b"%d" % self.code, self.code_message, self.responseHeaders, body)
+            self.sentLength += len(body)
         self.finish()
         return None
 

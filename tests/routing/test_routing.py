@@ -67,6 +67,18 @@ class ParamTests(SynchronousTestCase):
         """§2.1 r3: a literal that leads nowhere falls back to the parameter branch."""
         self.assertEqual(self.get("/users/me/posts"), {"route": "/users/{name}/posts", "params": {"name": "me"}})
 
+    def test_backtracking_from_a_matching_constraint_and_a_dead_end_literal(self) -> None:
+        """§2.1 r3: the first branch that accepts a segment may still lead nowhere; the next one is tried."""
+        app = make_app()
+        for path in ("/x/{a:int}/foo", "/x/{b}/bar", "/p/q/r", "/p/{x}"):
+            app.get(path)(_echo_params)
+        client = app.test_client()
+        self.assertEqual(client.get("/x/5/foo").json(), {"route": "/x/{a:int}/foo", "params": {"a": "5"}})
+        self.assertEqual(client.get("/x/5/bar").json(), {"route": "/x/{b}/bar", "params": {"b": "5"}})
+        self.assertEqual(client.get("/p/q").json(), {"route": "/p/{x}", "params": {"x": "q"}})
+        self.assertEqual(client.get("/p/q/r").json(), {"route": "/p/q/r", "params": {}})
+        self.assertEqual(client.get("/p/q/s").status_code, 404)
+
     def test_failing_constraint_does_not_match(self) -> None:
         """§2.1 r3: a failing constraint just doesn't match (404, not an error)."""
         self.assertEqual(self.client.get("/tags/abc1").status_code, 404)
