@@ -13,9 +13,9 @@ import re
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from .._defer import is_deferred, then
+from .._defer import then
 from ..errors import ConfigError
-from ..wire._headers import wire_name
+from ..wire._headers import request_header, set_response_header, wire_name
 
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
@@ -28,6 +28,7 @@ __all__ = ["RequestId", "VALID_ID", "new_id"]
 
 VALID_ID = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
 """What an incoming ID must be to be kept: 1-128 characters of a safe set."""
+_VALID_BYTES = re.compile(VALID_ID.pattern.encode("ascii"))
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
@@ -113,24 +114,44 @@ class RequestId:
         return made
 
     def link(self, call_next: Link, on_error: ErrorHandler, context: AppContext) -> Link:
-        """The outermost link: assign the ID, run the chain, put the header on what comes back."""
+        """The outermost link: assign the ID and put it on the response before the chain runs.
+
+        The header goes into the Twisted request's response headers at once, so whatever
+        answers -- a route, an error handler, a timeout, a mounted resource -- sends it, and
+        nothing has to be done on the way back. (A handler that sets the same header itself
+        replaces it.)
+        """
         header = self._wire_header
-        assign = self.assign
+        incoming = header if self.trust_incoming else None  # Twisted's key for it, as for responses
+        generated = self._generated if self._checked else None
 
         def with_id(request: Request) -> Response | Deferred[Response]:
+            twreq = request.raw
             try:
-                assign(request)
-                result = call_next(request)
+                values = request_header(twreq, incoming) if incoming is not None else None
+                if values and _VALID_BYTES.fullmatch(values[0]):
+                    raw_id = values[0]
+                    request.id = raw_id.decode("ascii")
+                else:
+                    if generated is not None:
+                        made = generated()
+                    else:  # new_id, inlined
+                        made = next(_pool, None) or next(_refill())
+                    request.id = made
+                    raw_id = made.encode("ascii")
+                set_response_header(twreq, header, raw_id)
+                return call_next(request)
             except Exception as exc:  # noqa: BLE001 - every error becomes a response
-                result = on_error(request, exc)
-            rid = request.id
-            if rid is None:
-                return result
-            if is_deferred(result):
-                return result.addCallback(_stamp, header, rid)
-            return _stamp(result, header, rid)
+                return on_error(request, exc)
 
         return with_id
+
+    def _generated(self) -> str:
+        """A custom generator's ID, checked: it goes into a header and the logs."""
+        made = self.generator()
+        if not isinstance(made, str) or not VALID_ID.fullmatch(made):
+            raise ValueError(f"request ID generator returned {made!r}; expected 1-128 characters of [A-Za-z0-9._:+/=-]")
+        return made
 
     def __call__(self, request: Request, call_next: Link) -> Response | Deferred[Response]:
         rid = self.assign(request)

@@ -132,3 +132,31 @@ else:  # pragma: no cover - depends on the Twisted release
 def wire_name(name: str) -> bytes:
     """The bytes key to use for ``name`` in an encoded-headers dict (computed once, at start-up)."""
     return _wire_key(name) if _FAST else name.encode("latin-1")
+
+
+def _fast_request_header(twreq: Any, key: bytes) -> list[bytes] | None:
+    """The values of request header ``key`` (a ``wire_name``), or None: one dict lookup."""
+    values: list[bytes] | None = twreq.requestHeaders._rawHeaders.get(key)
+    return values
+
+
+def _public_request_header(twreq: Any, key: bytes) -> list[bytes] | None:
+    values = twreq.requestHeaders.getRawHeaders(key)
+    return list(values) if values else None
+
+
+def _fast_set_response_header(twreq: Any, key: bytes, value: bytes) -> None:
+    """Set response header ``key`` (a ``wire_name``) to one header-safe value."""
+    twreq.responseHeaders._rawHeaders[key] = [value]
+
+
+def _public_set_response_header(twreq: Any, key: bytes, value: bytes) -> None:
+    twreq.responseHeaders.setRawHeaders(key, [value])
+
+
+if _FAST:
+    request_header: Any = _fast_request_header
+    set_response_header: Any = _fast_set_response_header
+else:  # pragma: no cover - depends on the Twisted release
+    request_header = _public_request_header
+    set_response_header = _public_set_response_header

@@ -258,3 +258,38 @@ class PassingTheChainTests(SynchronousTestCase):
         self.assertEqual(status, 503)
         self.assertEqual(headers["x-request-id"], "slow-one")
         self.assertEqual(json.loads(body)["request_id"], "slow-one")
+
+
+class HeaderPlacementTests(SynchronousTestCase):
+    def test_streamed_and_head_responses_carry_the_id(self) -> None:
+        """r2: an SSE stream's head and a HEAD response carry the ID like any other response."""
+        from cello_twisted import SseStream
+
+        app = _app()
+
+        @app.get("/events")
+        def events(request: Any) -> Any:
+            return SseStream().add_data("one")
+
+        client = app.test_client()
+        streamed = client.get("/events", headers={"X-Request-ID": "sse-1"})
+        self.assertEqual(streamed.headers.get("X-Request-ID"), "sse-1")
+        self.assertIn("data: one", streamed.text)
+        head = client.head("/id", headers={"X-Request-ID": "head-1"})
+        self.assertEqual((head.status_code, head.headers.get("X-Request-ID"), head.text), (200, "head-1", ""))
+
+    def test_a_handler_setting_the_header_itself_wins(self) -> None:
+        """r2 (documented choice): a handler that sets the ID header on its response sends its own value."""
+        from cello_twisted import Response
+
+        app = _app()
+
+        @app.get("/own")
+        def own(request: Any) -> Response:
+            response = Response.json({"id": request.id})
+            response.headers.set("X-Request-ID", "upstream-7")
+            return response
+
+        answer = app.test_client().get("/own", headers={"X-Request-ID": "mine"})
+        self.assertEqual(answer.json(), {"id": "mine"})
+        self.assertEqual(answer.headers.get("X-Request-ID"), "upstream-7")
