@@ -37,19 +37,21 @@ _BATCH = 256
 _pool: Iterator[str] = iter(())
 
 
+_VERSION_4 = bytes(b & 0x0F | 0x40 for b in range(256))  # byte 6: version 4
+_RFC_4122 = bytes(b & 0x3F | 0x80 for b in range(256))  # byte 8: the RFC 4122 variant
+
+
 def _refill() -> Iterator[str]:
-    """``_BATCH`` new IDs from one ``os.urandom`` call.
+    """``_BATCH`` new IDs from one ``os.urandom`` call, with no Python loop per ID.
 
     A system call per request costs more than its own time (measured: ~2 µs per
     request in-process, against ~0.8 µs for the call alone); one per 256 IDs does not.
     """
     global _pool
     raw = bytearray(os.urandom(16 * _BATCH))
-    for start in range(0, len(raw), 16):
-        raw[start + 6] = raw[start + 6] & 0x0F | 0x40  # version 4
-        raw[start + 8] = raw[start + 8] & 0x3F | 0x80  # RFC 4122 variant
-    text = raw.hex()
-    _pool = iter([text[i : i + 32] for i in range(0, len(text), 32)])
+    raw[6::16] = raw[6::16].translate(_VERSION_4)
+    raw[8::16] = raw[8::16].translate(_RFC_4122)
+    _pool = iter(raw.hex(" ", 16).split())
     return _pool
 
 

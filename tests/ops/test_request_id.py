@@ -73,6 +73,17 @@ class IncomingIdTests(SynchronousTestCase):
         self.assertRegex(second, HEX32)
         self.assertNotEqual(first, second)
 
+    def test_generated_ids_are_random_version_4_uuids_across_batches(self) -> None:
+        """r1: default IDs are uuid4 hex (version 4, RFC 4122 variant), all distinct over several batches."""
+        import uuid
+
+        client = _app().test_client()
+        made = [client.get("/id").json()["id"] for _ in range(600)]  # IDs are drawn 256 at a time
+        self.assertEqual(len(set(made)), 600)
+        for value in made:
+            parsed = uuid.UUID(value)
+            self.assertEqual((parsed.version, parsed.variant, parsed.hex), (4, uuid.RFC_4122, value))
+
     def test_untrusted_incoming_is_always_replaced(self) -> None:
         """r1: trust_incoming=False ignores even a valid incoming value."""
         client = _app(trust_incoming=False).test_client()
