@@ -234,22 +234,21 @@ class FastChannel(CelloChannel):
     def writeHeaders(self, version: bytes, code: bytes, reason: bytes, headers: Any) -> None:
         if not isinstance(headers, Headers):  # Twisted's own backwards-compatible path
             headers = _sanitized(headers)
-        lines = [version + b" " + code + b" " + reason]
+        parts = [version, b" ", code, b" ", reason]
         for name, values in headers.getAllRawHeaders():
             for value in values:
-                lines.append(name + b": " + value)
-        lines.append(b"\r\n")
-        self._out(b"\r\n".join(lines))
+                parts += (b"\r\n", name, b": ", value)
+        parts.append(b"\r\n\r\n")
+        self._out(b"".join(parts))
 
     def respond(self, version: bytes, code: bytes, reason: bytes, headers: Headers, body: bytes) -> None:
         """``writeHeaders`` and ``write(body)`` as one piece of bytes (FastRequest's whole responses)."""
-        lines = [version + b" " + code + b" " + reason]
+        parts = [version, b" ", code, b" ", reason]  # joined once: no intermediate bytes per line
         for name, values in headers.getAllRawHeaders():
             for value in values:
-                lines.append(name + b": " + value)
-        lines.append(b"")
-        lines.append(body)
-        self._out(b"\r\n".join(lines))
+                parts += (b"\r\n", name, b": ", value)
+        parts += (b"\r\n\r\n", body)
+        self._out(b"".join(parts))
 
     def write(self, data: bytes) -> None:
         self._out(data)
