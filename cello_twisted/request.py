@@ -338,18 +338,23 @@ class Request:
 
     @property
     def jwt_claims(self) -> Any:
-        getter = self._state.get("jwt_claims") if self._state else None
-        if getter is None:
+        # JwtAuth's outcome: (claims, or a callable raising the 401; token; realm).
+        outcome = self._state.get("jwt") if self._state else None
+        if outcome is None:
             raise RuntimeError("request.jwt_claims needs JWT middleware: app.enable_jwt(...) or app.use(JwtAuth(...))")
+        claims = outcome[0]
+        if type(claims) is dict:
+            return claims
         try:
-            return getter()
+            return claims()
         except HTTPError:
             self.refused_by = "jwt"  # no valid token: a JWT 401 (optional mode)
             raise
 
     @property
     def jwt_token(self) -> str | None:
-        return self._state.get("jwt_token") if self._state else None
+        outcome = self._state.get("jwt") if self._state else None
+        return outcome[1] if outcome is not None else None
 
     @property
     def csrf_token(self) -> str:

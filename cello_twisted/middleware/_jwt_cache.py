@@ -13,18 +13,22 @@ Entry = TypeVar("Entry")
 
 
 class VerifiedCache(Generic[Entry]):
-    """Token -> verified entry; the oldest entries go first when either bound is reached."""
+    """Token -> verified entry; the oldest entries go first when either bound is reached.
+
+    Keys are token text, or (bytes) the exact header value a token arrived in, so the
+    middleware's hot path skips decoding it; both count against the same bounds.
+    """
 
     __slots__ = ("_entries", "_bytes", "max_entries", "max_bytes", "get")
 
     def __init__(self, max_bytes: int = MAX_BYTES, max_entries: int = MAX_ENTRIES) -> None:
-        self._entries: dict[str, Entry] = {}
+        self._entries: dict[str | bytes, Entry] = {}
         self._bytes = 0
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.get = self._entries.get  # the hot path: one dict lookup
 
-    def put(self, token: str, entry: Entry) -> None:
+    def put(self, token: str | bytes, entry: Entry) -> None:
         size = len(token)
         if size > MAX_CACHED_TOKEN or size > self.max_bytes or token in self._entries:
             return
@@ -43,5 +47,5 @@ class VerifiedCache(Generic[Entry]):
     def __len__(self) -> int:
         return len(self._entries)
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[str | bytes]:
         return iter(self._entries)

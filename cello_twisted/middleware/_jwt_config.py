@@ -91,8 +91,8 @@ class JwtConfig:
         leeway: clock skew allowed on ``exp``/``nbf``, seconds.
         public_key, private_key: PEM keys for RS*/ES* (alternative to ``secret``).
         blacklist: revocation store (``add(key, expires_at)``, ``contains(key)``).
-        cache_max_bytes: token text the verified-token cache may hold (tokens over
-            8 KiB are never cached); 0 turns the cache off.
+        cache_max_bytes: token text (and header values holding tokens) the verified-token
+            cache may hold (tokens over 8 KiB are never cached); 0 turns the cache off.
 
     Raises:
         ConfigError: an unknown algorithm, a bad lifetime, or a secret/key that does not

@@ -30,7 +30,7 @@ class Verified:
     Time (``exp``/``nbf``), type and revocation are still checked on every use.
     """
 
-    __slots__ = ("claims", "exp", "nbf", "key", "refresh")
+    __slots__ = ("token", "claims", "exp", "nbf", "starts", "key", "refresh", "access")
 
     def __init__(self, token: str, claims: dict[str, Any]) -> None:
         exp = claims.get("exp")
@@ -38,11 +38,14 @@ class Verified:
         iat = claims.get("iat")
         if not _is_number(exp) or not _optional_number(nbf) or not _optional_number(iat):
             raise InvalidTokenError("invalid_claims", "Invalid token: exp/nbf/iat must be finite numbers")
+        self.token = token
         self.claims = claims
         self.exp = float(cast(float, exp))
         self.nbf = None if nbf is None else float(cast(float, nbf))
+        self.starts = -math.inf if self.nbf is None else self.nbf  # nbf without the None test
         self.key = revocation_key(token, claims)
         self.refresh = claims.get("token_type") == "refresh"
+        self.access = not self.refresh
 
 
 def _optional_number(value: Any) -> bool:

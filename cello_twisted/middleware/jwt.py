@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .._validators import fail
 from ..errors import InvalidTokenError, UnauthorizedError
+from ..response import Response
 from ..stores.tokens import MemoryTokenBlacklist
-from ._chain import is_deferred
+from ._chain import is_deferred, recover
 from ._jwt_config import ALGORITHMS, JwtConfig
 from ._jwt_tokens import TokenService, Verified
 from ._util import any_path_matches, is_preflight
@@ -16,15 +17,10 @@ from ._util import any_path_matches, is_preflight
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
 
-    from .._types import Link
+    from .._types import AppContext, ErrorHandler, Link
     from ..request import Request
-    from ..response import Response
 
 __all__ = ["JwtAuth", "JwtConfig", "ALGORITHMS"]
-
-
-def _claims_getter(claims: dict[str, Any]) -> Callable[[], dict[str, Any]]:
-    return lambda: claims
 
 
 def _raiser(exc: UnauthorizedError | None) -> Callable[[], Any]:
@@ -40,6 +36,10 @@ def _on_feature_path(request: Request) -> bool:
     """Paths added by features (OpenAPI, docs, health, metrics) are skipped paths."""
     route = request.route
     return route is not None and route.feature_path
+
+
+# Overriding any of these in a subclass turns the inline fast path of ``link`` off.
+_HOT_METHODS = ("__call__", "_token_of", "verified", "check", "_after_lookup")
 
 
 class JwtAuth(TokenService):
@@ -82,6 +82,7 @@ class JwtAuth(TokenService):
         self._header = config.header_name.lower().encode("latin-1")
         prefix = config.header_prefix
         self._prefix = (prefix.lower() + " ") if prefix else ""
+        self._canonical_prefix = (prefix + " ") if prefix else ""
         self._init_tokens(config)
 
     def skip_path(self, path: str) -> JwtAuth:
@@ -116,6 +117,102 @@ class JwtAuth(TokenService):
 
     # -- request path ------------------------------------------------------------
 
+    def link(self, call_next: Link, on_error: ErrorHandler, context: AppContext) -> Link:
+        """This layer in front of ``call_next``, with its own error guard: the hot path.
+
+        ``compose`` calls this once per chain. The common case (a ``header_prefix``
+        token in the header, already verified and cached, in date, an access token,
+        absent from the in-memory blacklist) is answered inline, mostly without even
+        decoding the header (see ``_entry_of_header``); everything else, including
+        preflights, query and cookie tokens, first sightings and other blacklists,
+        goes through ``__call__`` unchanged.
+        """
+        clock = self.clock
+        if clock is None:  # the app's clock, resolved when the routes compile
+            clock = context.clock
+            self.bind_clock(clock)
+        seconds = clock.seconds
+        slow = self.__call__
+        blacklist = self.blacklist
+        fast = (
+            bool(self._prefix)
+            and type(blacklist).contains is MemoryTokenBlacklist.contains
+            and all(getattr(type(self), name) is getattr(JwtAuth, name) for name in _HOT_METHODS)
+        )
+        if not fast:
+            return self._guarded(call_next, on_error)
+        revoked_until = cast(MemoryTokenBlacklist, blacklist).revoked_until
+        header = self._header
+        cached = self._cache.get
+        entry_of_header = self._entry_of_header
+        leeway = self.config.leeway
+        claims_key, user_key, realm = self.claims_key, self.user_key, self.realm
+
+        def authenticated(request: Request) -> Response | Deferred[Response]:
+            try:
+                if request.method != "OPTIONS":
+                    values = request.raw.requestHeaders.getRawHeaders(header)
+                    if values:
+                        raw = values[0]
+                        entry = cached(raw)  # this exact header value, verified before
+                        if entry is None:
+                            entry = entry_of_header(raw)
+                        if entry is not None and entry.access:
+                            now = seconds()  # the checks of TokenService.check, inline
+                            if (
+                                entry.exp > now - leeway
+                                and entry.starts <= now + leeway
+                                and revoked_until(entry.key) is None
+                            ):
+                                claims = entry.claims.copy()  # handlers may mutate their copy, never the cache
+                                found = request.context
+                                found[claims_key] = claims
+                                if not found.get(user_key):
+                                    found[user_key] = claims
+                                request.state["jwt"] = (claims, entry.token, realm)  # see _after_lookup
+                                return call_next(request)  # a guarded link: never raises
+                result = slow(request, call_next)
+            except Exception as exc:  # noqa: BLE001 - every error becomes a response
+                return on_error(request, exc)
+            if type(result) is not Response and is_deferred(result):
+                return result.addErrback(recover, request, on_error)
+            return result
+
+        return authenticated
+
+    def _entry_of_header(self, raw: bytes) -> Verified | None:
+        """The cached entry for a header value not seen verbatim yet (None: not cached).
+
+        Parses as ``_token_of`` does. The canonical form (the configured prefix, one
+        space, the token) is then cached under the header bytes too, so the next
+        request finds it without decoding; one such form per token, so differently
+        spaced or cased copies of one token cannot crowd the cache.
+        """
+        decoded = raw.decode("latin-1")
+        value = decoded.strip()
+        prefix = self._prefix
+        if value[: len(prefix)].lower() != prefix:
+            return None
+        token = value[len(prefix) :].strip()
+        entry = self._cache.get(token)
+        if entry is not None and decoded == self._canonical_prefix + token:
+            self._cache.put(raw, entry)
+        return entry
+
+    def _guarded(self, call_next: Link, on_error: ErrorHandler) -> Link:
+        """``__call__`` behind the usual error guard (no fast path applies)."""
+
+        def guarded(request: Request) -> Response | Deferred[Response]:
+            try:
+                result = self(request, call_next)
+            except Exception as exc:  # noqa: BLE001 - every error becomes a response
+                return on_error(request, exc)
+            if type(result) is not Response and is_deferred(result):
+                return result.addErrback(recover, request, on_error)
+            return result
+
+        return guarded
+
     def _token_of(self, request: Request) -> str | None:
         values = request.raw.requestHeaders.getRawHeaders(self._header)
         if values:
@@ -144,8 +241,6 @@ class JwtAuth(TokenService):
         if clock is None:
             clock = request.app.clock
             self.bind_clock(clock)
-        state = request.state
-        state["jwt_realm"] = self.realm
         token = self._token_of(request)
         if token is None:
             return self._without(request, call_next, None)
@@ -171,15 +266,18 @@ class JwtAuth(TokenService):
         context[self.claims_key] = claims
         if not context.get(self.user_key):
             context[self.user_key] = claims
-        state = request.state
-        state["jwt_claims"] = _claims_getter(claims)
-        state["jwt_token"] = token
+        # This layer's outcome, read by request.jwt_claims / jwt_token and by the 401
+        # responses (realm): (claims or a callable raising the 401, token, realm).
+        request.state["jwt"] = (claims, token, self.realm)
         return call_next(request)
 
     def _without(
         self, request: Request, call_next: Link, exc: UnauthorizedError | None
     ) -> Response | Deferred[Response]:
         """No valid token: 401 in strict mode, else proceed with no claims."""
+        state = request.state
+        earlier = state.get("jwt")  # an outer JwtAuth's token stays request.jwt_token
+        state["jwt"] = (_raiser(exc), earlier[1] if earlier else None, self.realm)
         if (
             self.required
             and not (self.skip_paths and any_path_matches(self.skip_paths, request.path))
@@ -187,7 +285,6 @@ class JwtAuth(TokenService):
         ):
             request.refused_by = "jwt"  # counted by metrics as kind="jwt"
             raise exc if exc is not None else UnauthorizedError("Authentication required")
-        request.state["jwt_claims"] = _raiser(exc)
         return call_next(request)
 
     def __repr__(self) -> str:

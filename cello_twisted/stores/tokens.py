@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import time
+from collections.abc import Callable
 from typing import Any
 
 
@@ -20,6 +21,9 @@ class MemoryTokenBlacklist:
         self.clock = clock
         self._expiry: dict[str, float] = {}
         self._heap: list[tuple[float, str]] = []
+        # The hot path of JwtAuth: None means never revoked (or forgotten); a time may be
+        # past already, so anything else is settled by ``contains``.
+        self.revoked_until: Callable[[str], float | None] = self._expiry.get
 
     def _now(self) -> float:
         return self.clock.seconds() if self.clock is not None else time.time()
