@@ -9,6 +9,7 @@ from .._validators import fail
 from ..errors import InvalidTokenError, UnauthorizedError
 from ..response import Response
 from ..stores.tokens import MemoryTokenBlacklist
+from ..wire._headers import request_header, wire_name
 from ._chain import is_deferred, recover
 from ._jwt_config import ALGORITHMS, JwtConfig
 from ._jwt_tokens import TokenService, Verified
@@ -142,7 +143,7 @@ class JwtAuth(TokenService):
         if not fast:
             return self._guarded(call_next, on_error)
         revoked_until = cast(MemoryTokenBlacklist, blacklist).revoked_until
-        header = self._header
+        header = wire_name(self.config.header_name)
         cached = self._cache.get
         entry_of_header = self._entry_of_header
         leeway = self.config.leeway
@@ -151,7 +152,7 @@ class JwtAuth(TokenService):
         def authenticated(request: Request) -> Response | Deferred[Response]:
             try:
                 if request.method != "OPTIONS":
-                    values = request.raw.requestHeaders.getRawHeaders(header)
+                    values = request_header(request.raw, header)  # one dict lookup
                     if values:
                         raw = values[0]
                         entry = cached(raw)  # this exact header value, verified before

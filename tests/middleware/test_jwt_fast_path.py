@@ -159,6 +159,19 @@ class FastPathTests(SynchronousTestCase):
             self.assertEqual(response.json()["claims"]["sub"], "u")
 
 
+class CustomHeaderTests(SynchronousTestCase):
+    def test_custom_header_name_and_prefix_on_the_cached_path(self) -> None:
+        """§2.10: header_name/header_prefix hold on every repeat; the Authorization header is then ignored."""
+        app, auth = strict_app(JwtConfig(secret=SECRET, header_name="X-Auth-Token", header_prefix="Token"))
+        client = app.test_client()
+        token = auth.create_token({"sub": "u7"})
+        for _ in range(WARM):
+            answer = client.get("/me", headers={"x-auth-token": f"Token {token}"})
+            self.assertEqual(answer.status_code, 200, answer.text)
+        self.assertEqual(client.get("/me", headers=bearer(token)).status_code, 401)
+        self.assertEqual(client.get("/me", headers={"X-Auth-Token": f"Bearer {token}"}).status_code, 401)
+
+
 class FallbackTests(SynchronousTestCase):
     """Setups the inline path does not cover still follow the rules (they take the general path)."""
 
