@@ -140,6 +140,10 @@ class Request:
     # Who refused the request, for metrics: "jwt", "guard", "csrf" or "rate_limit" (set on refusal only).
     refused_by: str | None = None
     timed_out: Exception | None = None  # the 503 error once the handler timeout expired
+    # JwtAuth's outcome, read by jwt_claims/jwt_token and the 401 body: (claims, or a callable
+    # raising the 401; the token; the realm). An attribute, not a state entry: it is set on
+    # every authenticated request.
+    jwt_outcome: tuple[Any, str | None, str] | None = None
     _headers: Headers | None = None
     _query: QueryParams | None = None
     _body: bytes | None = None
@@ -339,7 +343,7 @@ class Request:
     @property
     def jwt_claims(self) -> Any:
         # JwtAuth's outcome: (claims, or a callable raising the 401; token; realm).
-        outcome = self._state.get("jwt") if self._state else None
+        outcome = self.jwt_outcome
         if outcome is None:
             raise RuntimeError("request.jwt_claims needs JWT middleware: app.enable_jwt(...) or app.use(JwtAuth(...))")
         claims = outcome[0]
@@ -353,7 +357,7 @@ class Request:
 
     @property
     def jwt_token(self) -> str | None:
-        outcome = self._state.get("jwt") if self._state else None
+        outcome = self.jwt_outcome
         return outcome[1] if outcome is not None else None
 
     @property

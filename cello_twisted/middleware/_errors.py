@@ -54,7 +54,7 @@ def http_error_response(request: Request, exc: HTTPError) -> Response:
     """Standard body plus WWW-Authenticate on 401s (SPEC §2.10 r17)."""
     resp = error_response(exc, request.id)
     if exc.status == 401 and "www-authenticate" not in resp.headers:
-        jwt = request.state.get("jwt")  # JwtAuth's outcome: (claims, token, realm)
+        jwt = request.jwt_outcome  # JwtAuth's outcome: (claims, token, realm)
         realm = jwt[2] if jwt is not None else "api"
         value = f'Bearer realm="{realm}"'
         reason = getattr(exc, "reason", None)

@@ -170,7 +170,7 @@ class JwtAuth(TokenService):
                                 found[claims_key] = claims
                                 if not found.get(user_key):
                                     found[user_key] = claims
-                                request.state["jwt"] = (claims, entry.token, realm)  # see _after_lookup
+                                request.jwt_outcome = (claims, entry.token, realm)  # see _after_lookup
                                 return call_next(request)  # a guarded link: never raises
                 result = slow(request, call_next)
             except Exception as exc:  # noqa: BLE001 - every error becomes a response
@@ -269,16 +269,15 @@ class JwtAuth(TokenService):
             context[self.user_key] = claims
         # This layer's outcome, read by request.jwt_claims / jwt_token and by the 401
         # responses (realm): (claims or a callable raising the 401, token, realm).
-        request.state["jwt"] = (claims, token, self.realm)
+        request.jwt_outcome = (claims, token, self.realm)
         return call_next(request)
 
     def _without(
         self, request: Request, call_next: Link, exc: UnauthorizedError | None
     ) -> Response | Deferred[Response]:
         """No valid token: 401 in strict mode, else proceed with no claims."""
-        state = request.state
-        earlier = state.get("jwt")  # an outer JwtAuth's token stays request.jwt_token
-        state["jwt"] = (_raiser(exc), earlier[1] if earlier else None, self.realm)
+        earlier = request.jwt_outcome  # an outer JwtAuth's token stays request.jwt_token
+        request.jwt_outcome = (_raiser(exc), earlier[1] if earlier else None, self.realm)
         if (
             self.required
             and not (self.skip_paths and any_path_matches(self.skip_paths, request.path))
