@@ -104,3 +104,56 @@ class JsonOutputTests(SynchronousTestCase):
         """The shared encoder raises instead of writing NaN."""
         with self.assertRaises(ValueError):
             _json.dumpb({"x": float("-inf")})
+
+    def test_cyclic_result_is_a_500_and_threads_see_no_false_cycles(self) -> None:
+        """A handler result that contains itself → 500 (ValueError logged); the same shared object
+        encoded from several threads at once is never reported as a cycle."""
+        import threading
+
+        app = make_app()
+        loop: list[Any] = []
+        loop.append(loop)
+        app.get("/loop")(lambda request: {"x": loop})
+        resp = app.test_client().get("/loop")
+        self.assertEqual(resp.status_code, 500)
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
+
+        import datetime
+        import sys
+
+        # Dates call back into Python mid-encode, where another thread can take over.
+        shared = {"items": [{"n": i, "on": datetime.date(2020, 1, 1 + i % 28)} for i in range(200)]}
+        expected = _json.dumpb(shared)
+        failures: list[BaseException] = []
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        self.addCleanup(sys.setswitchinterval, interval)
+
+        def encode_many() -> None:
+            try:
+                for _ in range(200):
+                    if _json.dumpb(shared) != expected:
+                        raise AssertionError("different output")
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=encode_many) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        self.assertEqual(failures, [])
+
+    def test_output_matches_the_standard_encoder(self) -> None:
+        """Compact UTF-8 JSON, extended types, non-str keys: byte for byte what json.dumps writes."""
+        import datetime
+        import uuid
+
+        value = {"a": [1, 2.5, None, True, "é\n\"x\""], 1.5: {}, None: [], True: 0, "t": datetime.date(2020, 1, 2)}
+        plain = {k: v for k, v in value.items() if k != "t"}
+        self.assertEqual(_json.dumpb(plain), json.dumps(plain, ensure_ascii=False, separators=(",", ":")).encode())
+        self.assertEqual(_json.dumps({"t": datetime.date(2020, 1, 2)}), '{"t":"2020-01-02"}')
+        self.assertEqual(_json.dumps(uuid.UUID(int=1)), '"00000000-0000-0000-0000-000000000001"')
+        self.assertEqual(_json.dumps("plain string"), '"plain string"')
+        with self.assertRaises(TypeError):
+            _json.dumps({(1, 2): "tuple keys are refused"})
