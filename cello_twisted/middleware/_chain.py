@@ -25,7 +25,7 @@ from .._types import ErrorHandler, Link, hooks_of
 from ..response import Response, to_response
 
 if TYPE_CHECKING:
-    from .._types import AppContext, NativeMiddleware
+    from .._types import AppContext
     from ..request import Request
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "Link",
     "compose",
     "guard_errors",
+    "guard_native",
     "is_deferred",
     "recover",
     "settle",
@@ -57,7 +58,7 @@ def guard_errors(link: Link, on_error: ErrorHandler) -> Link:
     return guarded
 
 
-def _guard_native(mw: NativeMiddleware, nxt: Link, on_error: ErrorHandler) -> Link:
+def guard_native(mw: Callable[[Request, Link], Any], nxt: Link, on_error: ErrorHandler) -> Link:
     """``guard_errors`` around ``mw(request, nxt)``, one frame shorter (every native layer pays it)."""
 
     def guarded(request: Request) -> Any:
@@ -96,7 +97,7 @@ def compose(middleware: Sequence[Any], endpoint: Link, on_error: ErrorHandler, c
         hooks = hooks_of(mw)
         if hooks.native:
             own_link = hooks.link  # hot middleware may compile its own guarded link
-            handler = own_link(handler, on_error, context) if own_link is not None else _guard_native(mw, handler, on_error)
+            handler = own_link(handler, on_error, context) if own_link is not None else guard_native(mw, handler, on_error)
         else:
             handler = guard_errors(_user_link(mw, handler), on_error)
     return handler

@@ -10,7 +10,7 @@ from ..errors import InvalidTokenError, UnauthorizedError
 from ..response import Response
 from ..stores.tokens import MemoryTokenBlacklist
 from ..wire._headers import request_header, wire_name
-from ._chain import is_deferred, recover
+from ._chain import guard_native, is_deferred, recover
 from ._jwt_config import ALGORITHMS, JwtConfig
 from ._jwt_tokens import TokenService, Verified
 from ._util import any_path_matches, is_preflight
@@ -141,7 +141,7 @@ class JwtAuth(TokenService):
             and all(getattr(type(self), name) is getattr(JwtAuth, name) for name in _HOT_METHODS)
         )
         if not fast:
-            return self._guarded(call_next, on_error)
+            return guard_native(self, call_next, on_error)
         revoked_until = cast(MemoryTokenBlacklist, blacklist).revoked_until
         header = wire_name(self.config.header_name)
         cached = self._cache.get
@@ -199,20 +199,6 @@ class JwtAuth(TokenService):
         if entry is not None and decoded == self._canonical_prefix + token:
             self._cache.put(raw, entry)
         return entry
-
-    def _guarded(self, call_next: Link, on_error: ErrorHandler) -> Link:
-        """``__call__`` behind the usual error guard (no fast path applies)."""
-
-        def guarded(request: Request) -> Response | Deferred[Response]:
-            try:
-                result = self(request, call_next)
-            except Exception as exc:  # noqa: BLE001 - every error becomes a response
-                return on_error(request, exc)
-            if type(result) is not Response and is_deferred(result):
-                return result.addErrback(recover, request, on_error)
-            return result
-
-        return guarded
 
     def _token_of(self, request: Request) -> str | None:
         values = request.raw.requestHeaders.getRawHeaders(self._header)

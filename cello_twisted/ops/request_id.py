@@ -13,7 +13,6 @@ import re
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from .._defer import then
 from ..errors import ConfigError
 from ..wire._headers import request_header, set_response_header, wire_name
 
@@ -97,48 +96,53 @@ class RequestId:
         self.trust_incoming = bool(trust_incoming)
         self.generator = generator or new_id
         self._checked = generator is not None  # new_id's output needs no check
-        self._raw_header = header.lower().encode("ascii")
         self._wire_header = wire_name(header)
 
     def assign(self, request: Request) -> str:
-        """The request's ID: the incoming one when trusted and valid, else a new one."""
-        if self.trust_incoming:
-            values = request.raw.requestHeaders.getRawHeaders(self._raw_header)
-            if values:
-                value = values[0].decode("latin-1")
-                if len(value) <= 128 and VALID_ID.fullmatch(value):
-                    request.id = value
-                    return value
-        made = self.generator()
-        if self._checked and (not isinstance(made, str) or not VALID_ID.fullmatch(made)):
-            raise ValueError(f"request ID generator returned {made!r}; expected 1-128 characters of [A-Za-z0-9._:+/=-]")
+        """Set ``request.id`` -- the incoming ID when trusted and valid, else a new one -- and
+        put it in the response headers at once, so whatever answers sends it."""
+        twreq = request.raw
+        header = self._wire_header
+        values = request_header(twreq, header) if self.trust_incoming else None
+        if values and _VALID_BYTES.fullmatch(values[0]):
+            raw_id: bytes = values[0]
+            made = raw_id.decode("ascii")
+        else:
+            made = self._generated() if self._checked else new_id()
+            raw_id = made.encode("ascii")
         request.id = made
+        set_response_header(twreq, header, raw_id)
         return made
 
     def link(self, call_next: Link, on_error: ErrorHandler, context: AppContext) -> Link:
-        """The outermost link: assign the ID and put it on the response before the chain runs.
+        """The outermost link: ``assign``, then the chain; nothing to do on the way back.
 
-        The header goes into the Twisted request's response headers at once, so whatever
-        answers -- a route, an error handler, a timeout, a mounted resource -- sends it, and
-        nothing has to be done on the way back. (A handler that sets the same header itself
-        replaces it.)
+        (A handler that sets the same header on its own response replaces it.) The default
+        configuration -- trusted incoming IDs, the built-in generator -- gets ``assign``
+        inlined: it runs on every request.
         """
-        header = self._wire_header
-        incoming = header if self.trust_incoming else None  # Twisted's key for it, as for responses
-        generated = self._generated if self._checked else None
+        if self._checked or not self.trust_incoming:
+            assign = self.assign
 
-        def with_id(request: Request) -> Response | Deferred[Response]:
+            def with_id(request: Request) -> Response | Deferred[Response]:
+                try:
+                    assign(request)
+                    return call_next(request)
+                except Exception as exc:  # noqa: BLE001 - every error becomes a response
+                    return on_error(request, exc)
+
+            return with_id
+        header = self._wire_header
+
+        def with_default_id(request: Request) -> Response | Deferred[Response]:
             twreq = request.raw
             try:
-                values = request_header(twreq, incoming) if incoming is not None else None
+                values = request_header(twreq, header)
                 if values and _VALID_BYTES.fullmatch(values[0]):
                     raw_id = values[0]
                     request.id = raw_id.decode("ascii")
                 else:
-                    if generated is not None:
-                        made = generated()
-                    else:  # new_id, inlined
-                        made = next(_pool, None) or next(_refill())
+                    made = next(_pool, None) or next(_refill())  # new_id, inlined
                     request.id = made
                     raw_id = made.encode("ascii")
                 set_response_header(twreq, header, raw_id)
@@ -146,7 +150,7 @@ class RequestId:
             except Exception as exc:  # noqa: BLE001 - every error becomes a response
                 return on_error(request, exc)
 
-        return with_id
+        return with_default_id
 
     def _generated(self) -> str:
         """A custom generator's ID, checked: it goes into a header and the logs."""
@@ -156,21 +160,9 @@ class RequestId:
         return made
 
     def __call__(self, request: Request, call_next: Link) -> Response | Deferred[Response]:
-        rid = self.assign(request)
-        return then(call_next(request), lambda resp: _stamp(resp, self._wire_header, rid))  # composed by hand
+        self.assign(request)  # composed by hand
+        return call_next(request)
 
     def __repr__(self) -> str:
         return f"RequestId(header={self.header!r}, trust_incoming={self.trust_incoming})"
 
-
-def _stamp(response: Response, header: bytes, rid: str) -> Response:
-    """Put the ID on the response as an already-encoded header (the writer's fast path).
-
-    Safe without further encoding: every ID matches ``VALID_ID`` (ASCII, no separators).
-    """
-    encoded = response.encoded_headers
-    if encoded is None:
-        response.encoded_headers = {header: [rid.encode("ascii")]}
-    else:
-        encoded[header] = [rid.encode("ascii")]
-    return response
