@@ -78,8 +78,11 @@ class NativeMiddleware(Protocol):
 
     def __call__(self, request: Request, call_next: Link) -> Response | Deferred[Response]: ...
 
-    def link(self, call_next: Link, on_error: ErrorHandler, context: AppContext) -> Link:
-        """Optional: build this layer's own error-guarded link (saves a frame on hot paths)."""
+    def link(self, call_next: Link, on_error: ErrorHandler, context: AppContext, route: RouteView | None = None) -> Link:
+        """Optional: build this layer's own error-guarded link (saves a frame on hot paths).
+
+        ``route`` is the route whose chain is being built (None for the chains without one:
+        404, 405, OPTIONS, mounts), so per-route work can be bound here, not per request."""
         ...
 
     def applies_to(self, route: RouteView | None, app: TableView) -> bool:
@@ -134,7 +137,7 @@ class Hooks:
     def __init__(self, middleware: object) -> None:
         self.native: bool = bool(getattr(middleware, "native", False))
         native = self.native
-        self.link: Callable[[Link, ErrorHandler, AppContext], Link] | None = (
+        self.link: Callable[[Link, ErrorHandler, AppContext, RouteView | None], Link] | None = (
             getattr(middleware, "link", None) if native else None
         )
         self.applies_to: Callable[[RouteView | None, TableView], bool] | None = (

@@ -136,7 +136,9 @@ class Request:
     route: MatchedRoute | None = None
     params: Mapping[str, str] = MappingProxyType({})
     gone = False  # set when the client disconnected before the response
-    id: str | None = None  # the request ID, when app.enable_request_id() is on (SPEC_OPERATIONS §5)
+    # The request ID as sent in the response header, when app.enable_request_id() is on
+    # (SPEC_OPERATIONS §5); ``id`` is its text, decoded when read (most requests never read it).
+    id_bytes: bytes | None = None
     # Who refused the request, for metrics: "jwt", "guard", "csrf" or "rate_limit" (set on refusal only).
     refused_by: str | None = None
     timed_out: Exception | None = None  # the 503 error once the handler timeout expired
@@ -163,6 +165,16 @@ class Request:
         self.method = method
         self.path = path
         self.root_path = root_path
+
+    @property
+    def id(self) -> str | None:
+        """The request ID (SPEC_OPERATIONS §5), or None without ``app.enable_request_id()``."""
+        raw = self.id_bytes
+        return None if raw is None else raw.decode("ascii")
+
+    @id.setter
+    def id(self, value: str | None) -> None:
+        self.id_bytes = None if value is None else value.encode("ascii")
 
     # -- URL ---------------------------------------------------------------
 

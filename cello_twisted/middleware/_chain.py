@@ -25,7 +25,7 @@ from .._types import ErrorHandler, Link, hooks_of
 from ..response import Response, to_response
 
 if TYPE_CHECKING:
-    from .._types import AppContext
+    from .._types import AppContext, RouteView
     from ..request import Request
 
 __all__ = [
@@ -90,14 +90,20 @@ def _user_link(mw: Callable[..., Any], nxt: Link) -> Link:
     return link
 
 
-def compose(middleware: Sequence[Any], endpoint: Link, on_error: ErrorHandler, context: AppContext) -> Link:
-    """Fold ``middleware`` (first registered = outermost) around ``endpoint``."""
+def compose(
+    middleware: Sequence[Any],
+    endpoint: Link,
+    on_error: ErrorHandler,
+    context: AppContext,
+    route: RouteView | None = None,
+) -> Link:
+    """Fold ``middleware`` (first registered = outermost) around ``endpoint`` (``route``'s, if any)."""
     handler = guard_errors(endpoint, on_error)
     for mw in reversed(middleware):
         hooks = hooks_of(mw)
         if hooks.native:
             own_link = hooks.link  # hot middleware may compile its own guarded link
-            handler = own_link(handler, on_error, context) if own_link is not None else guard_native(mw, handler, on_error)
+            handler = own_link(handler, on_error, context, route) if own_link is not None else guard_native(mw, handler, on_error)
         else:
             handler = guard_errors(_user_link(mw, handler), on_error)
     return handler

@@ -18,7 +18,7 @@ from ._util import any_path_matches, is_preflight
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
 
-    from .._types import AppContext, ErrorHandler, Link
+    from .._types import AppContext, ErrorHandler, Link, RouteView
     from ..request import Request
 
 __all__ = ["JwtAuth", "JwtConfig", "ALGORITHMS"]
@@ -118,7 +118,9 @@ class JwtAuth(TokenService):
 
     # -- request path ------------------------------------------------------------
 
-    def link(self, call_next: Link, on_error: ErrorHandler, context: AppContext) -> Link:
+    def link(
+        self, call_next: Link, on_error: ErrorHandler, context: AppContext, route: RouteView | None = None
+    ) -> Link:
         """This layer in front of ``call_next``, with its own error guard: the hot path.
 
         ``compose`` calls this once per chain. The common case (a ``header_prefix``

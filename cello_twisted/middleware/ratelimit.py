@@ -188,7 +188,9 @@ class RateLimit:
         app = request.app
         return self.link(call_next, _reraise, AppContext(app.clock, app.threads))(request)
 
-    def link(self, call_next: Link, on_error: ErrorHandler, context: AppContext) -> Link:
+    def link(
+        self, call_next: Link, on_error: ErrorHandler, context: AppContext, route: RouteView | None = None
+    ) -> Link:
         """This limiter in front of ``call_next``, with its own error guard: the hot path.
 
         ``compose`` calls this once per chain. Errors raised here (a key function, a

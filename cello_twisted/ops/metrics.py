@@ -89,38 +89,52 @@ class MetricsMiddleware:
     def applies_to(self, route: RouteView | None, app: TableView) -> bool:
         """Called per route when routes compile: bind its label children now, not per request."""
         if route is not None and route.method in METHODS:
-            key = (route.path, route.method)
-            if key not in self.bound:
-                self.bound[key] = self.metrics.series.bound(route.path, route.method)
+            self._bound_for(route.path, route.method)
         return True
 
-    def _bind(self, request: Request) -> Bound:
-        method = request.method if request.method in METHODS else "OTHER"
-        route = request.route
-        label = route.path if route is not None else self.metrics.unmatched_label(request.path)
+    def _bound_for(self, label: str, method: str) -> Bound:
         key = (label, method)
         found = self.bound.get(key)
         if found is None:
             found = self.bound[key] = self.metrics.series.bound(label, method)
         return found
 
-    def link(self, call_next: Link, on_error: ErrorHandler, context: AppContext) -> Link:
-        if self.metrics.series.shared:
-            return self._shared_link(call_next, on_error)
-        return self._local_link(call_next, on_error)
+    def _bind(self, request: Request) -> Bound:
+        method = request.method if request.method in METHODS else "OTHER"
+        route = request.route
+        return self._bound_for(route.path if route is not None else self.metrics.unmatched_label(request.path), method)
 
-    def _local_link(self, call_next: Link, on_error: ErrorHandler) -> Link:
+    def link(
+        self, call_next: Link, on_error: ErrorHandler, context: AppContext, route: RouteView | None = None
+    ) -> Link:
+        own = self._route_bound(route)
+        if self.metrics.series.shared:
+            return self._shared_link(call_next, on_error, own)
+        return self._local_link(call_next, on_error, own)
+
+    def _route_bound(self, route: RouteView | None) -> tuple[str, Bound] | None:
+        """A route's own (method, Bound), bound now: its requests need no lookup (HEAD on a GET
+        route, the one other method its chain serves, is looked up)."""
+        if route is None or route.method not in METHODS:
+            return None
+        return route.method, self._bound_for(route.path, route.method)
+
+    def _local_link(self, call_next: Link, on_error: ErrorHandler, own: tuple[str, Bound] | None) -> Link:
         """One process: the request's numbers are updated inline (the hot path of every route)."""
         lookup: Callable[[tuple[str, str]], LocalBound | None] = self.bound.get  # type: ignore[assignment]  # typing note: every Bound of an unshared Series is a LocalBound
         bind = self._bind
         upper_bounds = self.metrics.series.upper_bounds
+        first_bound = upper_bounds[0]
         clock = perf_counter
+        own_method, own_bound = own if own is not None else ("", None)
 
         def metered(request: Request) -> Response | Deferred[Response]:
-            route = request.route
-            b = lookup((route.path, request.method)) if route is not None else None
-            if b is None:
-                b = cast(LocalBound, bind(request))
+            if request.method == own_method:
+                b = cast(LocalBound, own_bound)
+            else:
+                route = request.route
+                found = lookup((route.path, request.method)) if route is not None else None
+                b = found if found is not None else cast(LocalBound, bind(request))
             b.active += 1
             started = clock()
             try:
@@ -132,28 +146,33 @@ class MetricsMiddleware:
             # LocalBound.observed, inline:
             elapsed = clock() - started
             b.total += elapsed
-            b.buckets[bisect_left(upper_bounds, elapsed)] += 1  # the first bound >= elapsed ("le")
+            # the first bound >= elapsed ("le"); most requests fall in the first bucket
+            b.buckets[0 if elapsed <= first_bound else bisect_left(upper_bounds, elapsed)] += 1
             b.active -= 1
-            status = result.status
-            counts = b.counts
-            if status in counts and result.streamer is None and request.refused_by is None:
-                counts[status] += 1
-            else:
-                b.counted(result, request)
+            if result.streamer is None and request.refused_by is None:
+                try:
+                    b.counts[result.status] += 1
+                    return result
+                except KeyError:
+                    pass
+            b.counted(result, request)
             return result
 
         return metered
 
-    def _shared_link(self, call_next: Link, on_error: ErrorHandler) -> Link:
+    def _shared_link(self, call_next: Link, on_error: ErrorHandler, own: tuple[str, Bound] | None) -> Link:
         """Multiprocess mode: prometheus-client's children, bound per route."""
         lookup: Callable[[tuple[str, str]], SharedBound | None] = self.bound.get  # type: ignore[assignment]  # typing note: every Bound of a shared Series is a SharedBound
         bind = self._bind
+        own_method, own_bound = own if own is not None else ("", None)
 
         def metered(request: Request) -> Response | Deferred[Response]:
-            route = request.route
-            b = lookup((route.path, request.method)) if route is not None else None
-            if b is None:
-                b = cast(SharedBound, bind(request))
+            if request.method == own_method:
+                b = cast(SharedBound, own_bound)
+            else:
+                route = request.route
+                found = lookup((route.path, request.method)) if route is not None else None
+                b = found if found is not None else cast(SharedBound, bind(request))
             b.enter_gauge()
             started = perf_counter()
             try:

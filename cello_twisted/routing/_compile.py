@@ -282,7 +282,7 @@ def compile_app(app: RoutedApp) -> Pipeline:
             websockets.append((route, entry, middleware, guards, errors))
             continue
         endpoint = make_endpoint(_call_handler(spec, app), guards, watch_for(spec, full_path))
-        route.chain = _timed(compose(middleware, endpoint, errors, context), spec, full_path, app)
+        route.chain = _timed(compose(middleware, endpoint, errors, context, route), spec, full_path, app)
         entry.methods[spec.method] = route
     if websockets:
         from ..websocket._server import close_all, websocket_endpoint

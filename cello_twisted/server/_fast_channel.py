@@ -75,16 +75,19 @@ def _key(name: bytes) -> bytes:
 
 
 def _direct_headers_work() -> bool:
-    """Does a write into ``_rawHeaders`` read back as ``addRawHeader`` would have stored it?"""
+    """Does a write into ``_rawHeaders`` read back as ``addRawHeader`` would have stored it,
+    and does the map hold the names as they go on the wire?"""
     try:
         ours, theirs = Headers(), Headers()
         raw: Any = ours._rawHeaders
         for name, value in ((b"content-TYPE", b"a"), (b"X-Two", b"1"), (b"x-two", b"2")):
             raw.setdefault(_key(name), []).append(value)
             theirs.addRawHeader(name, value)
-        return list(ours.getAllRawHeaders()) == list(theirs.getAllRawHeaders()) and ours.getRawHeaders(
-            b"x-two"
-        ) == [b"1", b"2"]
+        return (
+            list(ours.getAllRawHeaders()) == list(theirs.getAllRawHeaders())
+            and list(theirs._rawHeaders.items()) == list(theirs.getAllRawHeaders())  # respond() serialises the map
+            and ours.getRawHeaders(b"x-two") == [b"1", b"2"]
+        )
     except Exception:  # noqa: BLE001 - any surprise means "use the public API"
         return False
     finally:
@@ -244,9 +247,16 @@ class FastChannel(CelloChannel):
     def respond(self, version: bytes, code: bytes, reason: bytes, headers: Headers, body: bytes) -> None:
         """``writeHeaders`` and ``write(body)`` as one piece of bytes (FastRequest's whole responses)."""
         parts = [version, b" ", code, b" ", reason]  # joined once: no intermediate bytes per line
-        for name, values in headers.getAllRawHeaders():
-            for value in values:
+        try:
+            # Nearly every header has one value: unpacking it skips an inner loop per line
+            # (about a quarter of this method's cost per header).
+            for name, (value,) in headers._rawHeaders.items():
                 parts += (b"\r\n", name, b": ", value)
+        except ValueError:  # a header with several values (or none): every value, in order
+            parts = [version, b" ", code, b" ", reason]
+            for name, values in headers.getAllRawHeaders():
+                for value in values:
+                    parts += (b"\r\n", name, b": ", value)
         parts += (b"\r\n\r\n", body)
         self._out(b"".join(parts))
 
