@@ -178,40 +178,53 @@ class Bound:
 class LocalBound(Bound):
     """Single process: plain numbers, written only by the reactor thread, read by ``LocalCollector``.
 
-    The middleware updates ``active``, ``total``, ``buckets`` and ``counts`` inline on
+    The middleware updates ``entered``, ``total``, ``buckets`` and ``usual_count`` inline on
     its synchronous path (see ``MetricsMiddleware``); ``observed`` is the same for
-    responses that arrive through a Deferred.
+    responses that arrive through a Deferred. Requests in progress are not a counter of
+    their own, which every request would change twice: they are the requests entered
+    minus those observed (the histogram's count) and those abandoned. The first status
+    a route answers with (nearly always its usual one) is counted in a slot, other
+    statuses in a dict: a dict increment costs more than the rest of the update.
     """
 
-    __slots__ = ("active", "total", "buckets", "counts", "created")
+    __slots__ = ("entered", "abandoned_count", "total", "buckets", "usual", "usual_count", "counts", "created")
 
     def __init__(self, series: Series, route: str, method: str) -> None:
         super().__init__(series, route, method)
-        self.active = 0  # requests in progress
+        self.entered = 0  # requests that reached the middleware
+        self.abandoned_count = 0  # requests whose client went away before a response
         self.total = 0.0  # the histogram's sum
         self.buckets = [0] * len(series.upper_bounds)  # per bound, not cumulative
-        self.counts: dict[int, int] = {}  # status -> responses
+        self.usual: int | None = None  # the first status counted
+        self.usual_count = 0
+        self.counts: dict[int, int] = {}  # every other status -> responses
         self.created = time.time()
 
     def observed(self, response: Response, request: Request, started: float) -> Response:
         elapsed = perf_counter() - started
         self.total += elapsed
         self.buckets[bisect_left(self.series.upper_bounds, elapsed)] += 1  # the first bound >= elapsed ("le")
-        self.active -= 1
         self.counted(response, request)
         return response
 
     def abandoned(self, failure: Failure) -> Failure:
-        self.active -= 1  # the client went away (cancelled): nothing was sent
+        self.abandoned_count += 1  # the client went away (cancelled): nothing was sent
         return failure
 
     def count(self, status: int) -> None:
-        counts = self.counts
-        if status in counts:
-            counts[status] += 1
+        if status == self.usual:
+            self.usual_count += 1
+        elif status in self.counts:
+            self.counts[status] += 1
         else:
-            counts[status] = 1
+            if self.usual is None:
+                self.usual, self.usual_count = status, 1
+            else:
+                self.counts[status] = 1
             self.series.first_statuses.append((self, status, time.time()))
+
+    def count_of(self, status: int) -> int:
+        return self.usual_count if status == self.usual else self.counts.get(status, 0)
 
 
 class SharedBound(Bound):
@@ -270,7 +283,7 @@ class LocalCollector:
         with_created = _created_series_on(prom)
         requests, duration, in_progress = self.describe()
         for counted, status, created in list(series.first_statuses):
-            value = float(counted.counts.get(status, 0))
+            value = float(counted.count_of(status))
             requests.add_metric((counted.method, counted.route, str(status)), value, created if with_created else None)
         name = duration.name
         les = series.les
@@ -280,8 +293,9 @@ class LocalCollector:
             if not isinstance(bound, LocalBound):
                 continue
             labels = {"method": bound.method, "route": bound.route}
+            buckets, abandoned = list(bound.buckets), bound.abandoned_count  # read before ``entered``
             cumulative = 0.0
-            for le, n in zip(les, list(bound.buckets), strict=True):
+            for le, n in zip(les, buckets, strict=True):
                 cumulative += n
                 duration.add_sample(name + "_bucket", {**labels, "le": le}, cumulative)
             duration.add_sample(name + "_count", dict(labels), cumulative)
@@ -289,7 +303,10 @@ class LocalCollector:
                 duration.add_sample(name + "_sum", dict(labels), bound.total)
             if with_created:
                 duration.add_sample(name + "_created", dict(labels), bound.created)
-            by_method[bound.method] = by_method.get(bound.method, 0) + bound.active
+            # Requests finishing while this runs may be in ``entered`` but not in the
+            # snapshot above: at most those few are counted as still in progress.
+            active = max(0, bound.entered - int(cumulative) - abandoned)
+            by_method[bound.method] = by_method.get(bound.method, 0) + active
         for method, active in by_method.items():
             in_progress.add_metric((method,), float(active))
         return [requests, duration, in_progress]

@@ -127,15 +127,16 @@ class MetricsMiddleware:
         first_bound = upper_bounds[0]
         clock = perf_counter
         own_method, own_bound = own if own is not None else ("", None)
+        mine = cast(LocalBound, own_bound)  # typing note: None only when own_method matches nothing
 
         def metered(request: Request) -> Response | Deferred[Response]:
             if request.method == own_method:
-                b = cast(LocalBound, own_bound)
+                b = mine
             else:
                 route = request.route
                 found = lookup((route.path, request.method)) if route is not None else None
                 b = found if found is not None else cast(LocalBound, bind(request))
-            b.active += 1
+            b.entered += 1
             started = clock()
             try:
                 result = call_next(request)
@@ -148,14 +149,10 @@ class MetricsMiddleware:
             b.total += elapsed
             # the first bound >= elapsed ("le"); most requests fall in the first bucket
             b.buckets[0 if elapsed <= first_bound else bisect_left(upper_bounds, elapsed)] += 1
-            b.active -= 1
-            if result.streamer is None and request.refused_by is None:
-                try:
-                    b.counts[result.status] += 1
-                    return result
-                except KeyError:
-                    pass
-            b.counted(result, request)
+            if result.status == b.usual and result.streamer is None and request.refused_by is None:
+                b.usual_count += 1
+            else:
+                b.counted(result, request)
             return result
 
         return metered
@@ -165,10 +162,11 @@ class MetricsMiddleware:
         lookup: Callable[[tuple[str, str]], SharedBound | None] = self.bound.get  # type: ignore[assignment]  # typing note: every Bound of a shared Series is a SharedBound
         bind = self._bind
         own_method, own_bound = own if own is not None else ("", None)
+        mine = cast(SharedBound, own_bound)  # typing note: None only when own_method matches nothing
 
         def metered(request: Request) -> Response | Deferred[Response]:
             if request.method == own_method:
-                b = cast(SharedBound, own_bound)
+                b = mine
             else:
                 route = request.route
                 found = lookup((route.path, request.method)) if route is not None else None

@@ -101,8 +101,11 @@ class RequestId:
         self.header = header
         self.trust_incoming = bool(trust_incoming)
         self.generator = generator or new_id
-        make = new_id_bytes if generator is None else self._generated
-        self._relay = header_relay(wire_name(header), _VALID_BYTES.fullmatch if self.trust_incoming else None, make)
+        keep = _VALID_BYTES.fullmatch if self.trust_incoming else None
+        if generator is None:  # the batch's C-level pop, refilled when it runs out
+            self._relay = header_relay(wire_name(header), keep, _take, _refill_and_take)
+        else:
+            self._relay = header_relay(wire_name(header), keep, self._generated)
 
     def assign(self, request: Request) -> str:
         """Set the request's ID -- the incoming one when trusted and valid, else a new one --

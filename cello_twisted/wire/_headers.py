@@ -162,36 +162,59 @@ else:  # pragma: no cover - depends on the Twisted release
     set_response_header = _public_set_response_header
 
 
-def header_relay(key: bytes, keep: Callable[[bytes], object] | None, make: Callable[[], bytes]) -> Callable[[Any], bytes]:
+def header_relay(
+    key: bytes,
+    keep: Callable[[bytes], object] | None,
+    make: Callable[[], bytes],
+    refill: Callable[[], bytes] | None = None,
+) -> Callable[[Any], bytes]:
     """A function of a Twisted request that answers with the request's own header ``key``.
 
     The function sends back the request's first ``key`` value when ``keep(value)`` is
     true (``keep`` None: never), and otherwise a header-safe value from ``make()``.
-    The value goes into the response headers and is also returned. Request IDs pay this on
-    every request, so the fast form does it in one frame, with two dict operations.
+    The value goes into the response headers and is also returned. With ``refill``,
+    ``make`` may be a C-level take from a supply (``list.pop``) that raises IndexError
+    when the supply is empty; ``refill()`` restocks it and returns one value. Request
+    IDs pay this on every request, so the fast form does it in one frame, with two dict
+    operations.
     """
+    if keep is None:
+        keep = _never
+
     if not _FAST:  # pragma: no cover - depends on the Twisted release
 
+        def made() -> bytes:
+            try:
+                return make()
+            except IndexError:
+                if refill is None:
+                    raise
+                return refill()
+
         def relay_public(twreq: Any) -> bytes:
-            values = _public_request_header(twreq, key) if keep is not None else None
-            value = values[0] if values and keep is not None and keep(values[0]) else make()
+            values = _public_request_header(twreq, key)
+            value = values[0] if values and keep(values[0]) else made()
             twreq.responseHeaders.setRawHeaders(key, [value])
             return value
 
         return relay_public
-    if keep is None:
-
-        def relay_made(twreq: Any) -> bytes:
-            value = make()
-            twreq.responseHeaders._rawHeaders[key] = [value]
-            return value
-
-        return relay_made
 
     def relay(twreq: Any) -> bytes:
         values = twreq.requestHeaders._rawHeaders.get(key)
-        value: bytes = values[0] if values and keep(values[0]) else make()
+        if values and keep(values[0]):
+            value: bytes = values[0]
+        else:
+            try:
+                value = make()
+            except IndexError:
+                if refill is None:
+                    raise
+                value = refill()
         twreq.responseHeaders._rawHeaders[key] = [value]
         return value
 
     return relay
+
+
+def _never(value: bytes) -> bool:
+    return False

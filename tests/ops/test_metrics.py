@@ -127,6 +127,35 @@ class SeriesTests(SynchronousTestCase):
         self.assertEqual(value(text, "cello_requests_total", method="GET", route="<static>", status="404"), 2)
         self.assertEqual(value(text, "cello_requests_total", method="GET", route="<unmatched>", status="404"), 1)
 
+    def test_a_routes_chain_counts_each_method_under_its_own_label(self) -> None:
+        """r2: a GET route's chain also serves HEAD; each is counted under its own method, with the
+        route's template, and a slow response lands in its bucket, not the first."""
+        clock_values = iter([0.0, 0.002, 10.0, 10.3, 20.0, 20.001])  # entered / answered, per request
+        app = metered_app(buckets=[0.005, 0.5])
+        app.get("/items/{id}")(lambda r: {"id": r.params["id"]})
+        client = app.test_client()
+        from cello_twisted.ops import metrics as metrics_module
+
+        real_clock = metrics_module.perf_counter
+        metrics_module.perf_counter = lambda: next(clock_values)  # read when the chains are built
+        try:
+            app.invalidate()
+            client.get("/items/1")
+            client.get("/items/2")
+            client.head("/items/3")
+        finally:
+            metrics_module.perf_counter = real_clock
+            app.invalidate()
+        text = client.get("/metrics").text
+        get = {"method": "GET", "route": "/items/{id}"}
+        self.assertEqual(value(text, "cello_requests_total", status="200", **get), 2)
+        self.assertEqual(value(text, "cello_requests_total", method="HEAD", route="/items/{id}", status="200"), 1)
+        self.assertEqual(value(text, "cello_request_duration_seconds_bucket", le="0.005", **get), 1)
+        self.assertEqual(value(text, "cello_request_duration_seconds_bucket", le="0.5", **get), 2)
+        self.assertAlmostEqual(value(text, "cello_request_duration_seconds_sum", **get), 0.302)
+        self.assertEqual(value(text, "cello_request_duration_seconds_count", method="HEAD", route="/items/{id}"), 1)
+        self.assertEqual(value(text, "cello_requests_in_progress", method="GET"), 0)
+
     def test_in_progress_gauge_counts_the_running_request(self) -> None:
         """r2: cello_requests_in_progress{method} is 1 while a request runs, 0 after."""
         app = metered_app()
