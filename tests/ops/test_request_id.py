@@ -84,6 +84,24 @@ class IncomingIdTests(SynchronousTestCase):
             parsed = uuid.UUID(value)
             self.assertEqual((parsed.version, parsed.variant, parsed.hex), (4, uuid.RFC_4122, value))
 
+    def test_the_id_as_text_and_as_sent(self) -> None:
+        """request.id is the text of request.id_bytes (the header's bytes); the public generators agree."""
+        import uuid
+
+        from cello_twisted.ops.request_id import new_id, new_id_bytes
+
+        app = App()
+        app.enable_request_id()
+        app.get("/both")(lambda r: {"id": r.id, "sent": r.id_bytes.decode("ascii")})
+        resp = app.test_client().get("/both")
+        self.assertEqual(resp.json()["id"], resp.json()["sent"])
+        self.assertEqual(resp.headers.get("X-Request-ID"), resp.json()["id"])
+        made = [new_id() for _ in range(300)] + [new_id_bytes().decode("ascii") for _ in range(300)]
+        self.assertEqual(len(set(made)), 600)
+        for value in made:
+            self.assertEqual(uuid.UUID(value).version, 4)
+            self.assertRegex(value, HEX32)
+
     def test_untrusted_incoming_is_always_replaced(self) -> None:
         """r1: trust_incoming=False ignores even a valid incoming value."""
         client = _app(trust_incoming=False).test_client()

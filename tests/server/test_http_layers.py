@@ -51,6 +51,14 @@ def make_app(clock: Any = None) -> tuple[App, list[Deferred]]:
     def echo(request):
         return Response(request.body(), content_type="application/octet-stream")
 
+    @app.get("/multi")
+    def multi(request):
+        resp = Response(b"m", content_type="text/plain")
+        resp.headers.add("X-Multi", "one")
+        resp.headers.add("X-Multi", "two")
+        resp.headers.set("X-Single", "1")
+        return resp
+
     @app.get("/wait")
     def wait(request):
         d: Deferred = Deferred()
@@ -134,6 +142,18 @@ class _Framing(_Layer):
         self.pending[0].callback({"slow": True})
         got = bodies(conn.data)
         self.assertEqual([json.loads(b) for b in got], [{"slow": True}, {"n": "7", "query": {}}])
+
+    def test_response_header_lines_one_per_value(self):
+        """A header with several values goes out as one line per value, in order; single ones once."""
+        self.serve()
+        conn = self.connect()
+        conn.send(b"GET /multi HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        first, _, rest = conn.data.partition(b"\r\n\r\n")
+        lines = first.split(b"\r\n")
+        self.assertEqual([line for line in lines if line.lower().startswith(b"x-multi:")], [b"X-Multi: one", b"X-Multi: two"])
+        self.assertEqual([line for line in lines if line.lower().startswith(b"x-single:")], [b"X-Single: 1"])
+        self.assertEqual(statuses(conn.data), [200, 200])
+        self.assertEqual(bodies(conn.data), [b"m", b'{"ok":true}'])
 
     def test_request_split_across_reads(self):
         """A request arriving a byte at a time is parsed once complete."""
