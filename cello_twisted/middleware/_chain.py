@@ -8,7 +8,7 @@ Deferred (SPEC §2.6) and may return a value, a Deferred or a coroutine.
 
 Every link turns exceptions into responses (via the route's error handler), so
 outer middleware always receives a Response, never a Failure. Native middleware on
-the hottest paths may provide ``link(call_next, on_error, context) -> link`` to build that
+the hottest paths may provide ``link(call_next, on_error, context, route) -> link`` to build that
 guarded link itself, saving a frame per request (RateLimit does).
 """
 

@@ -2,9 +2,10 @@
 
 The series are created once per registry (``_metrics_series``). The middleware is the
 outermost link of every route's chain; per route template and method it binds that
-pair's state when the routes are compiled, so a request costs one dict lookup, two
-clock reads and a few integer adds (plain numbers a collector exposes at scrape time;
-prometheus-client's own objects in multiprocess mode). Label values are bounded by the
+pair's state when the routes are compiled (a route's own chain holds its pair, so its
+requests need no lookup), and a request costs two clock reads and a few integer adds
+(plain numbers a collector exposes at scrape time; prometheus-client's own objects in
+multiprocess mode). Label values are bounded by the
 route table: the route label is the template, ``<unmatched>`` or ``<static>``; unknown
 methods are ``OTHER``.
 
