@@ -1,6 +1,7 @@
 """In-process µs per request of feature apps against the plain app (wall clock, no sockets).
 
     python bench/features_inprocess.py [MODE ...]      (default: plain jwt request-id metrics)
+    bench/instructions_features.sh [MODE ...]           (the same requests, instructions per request)
 
 Each app from ``apps/features.py`` gets one keep-alive channel (``site.buildProtocol``) fed the
 same GET / request (with a valid ``Authorization: Bearer`` token, so every app parses the same
@@ -24,7 +25,28 @@ TOKEN = pyjwt.encode({"sub": "u1", "exp": 4102444800}, features.SECRET, algorith
 REQUEST = f"GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode()
 
 
+def run_only(mode: str, count: int) -> None:
+    """``--run MODE N``: N requests and nothing else, for ``bench/instructions_features.sh``.
+
+    ``time.time`` is frozen so the once-per-second Date header and the timers do the same work
+    in every run.
+    """
+    frozen = 1_790_000_000.0
+    time.time = lambda: frozen
+    app = features.cello(mode)
+    site = app if hasattr(app, "buildProtocol") else app.site()
+    protocol = site.buildProtocol(None)
+    transport = StringTransport()
+    protocol.makeConnection(transport)
+    for _ in range(count):
+        protocol.dataReceived(REQUEST)
+        transport.clear()
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--run"]:
+        run_only(sys.argv[2], int(sys.argv[3]))
+        return
     modes = sys.argv[1:] or ["plain", "jwt", "request-id", "metrics"]
     channels = {}
     for mode in modes:
