@@ -182,9 +182,9 @@ class LocalBound(Bound):
     its synchronous path (see ``MetricsMiddleware``); ``observed`` is the same for
     responses that arrive through a Deferred. Requests in progress are not a counter of
     their own, which every request would change twice: they are the requests entered
-    minus those observed (the histogram's count) and those abandoned. The first status
-    a route answers with (nearly always its usual one) is counted in a slot, other
-    statuses in a dict: a dict increment costs more than the rest of the update.
+    minus those observed (the histogram's count) and those abandoned. The first
+    non-error status a route answers with (nearly always its usual one) is counted in a
+    slot, other statuses in a dict: a dict increment costs more than the rest of the update.
     """
 
     __slots__ = ("entered", "abandoned_count", "total", "buckets", "usual", "usual_count", "counts", "created")
@@ -195,7 +195,7 @@ class LocalBound(Bound):
         self.abandoned_count = 0  # requests whose client went away before a response
         self.total = 0.0  # the histogram's sum
         self.buckets = [0] * len(series.upper_bounds)  # per bound, not cumulative
-        self.usual: int | None = None  # the first status counted
+        self.usual: int | None = None  # the first status below 400 counted
         self.usual_count = 0
         self.counts: dict[int, int] = {}  # every other status -> responses
         self.created = time.time()
@@ -217,7 +217,7 @@ class LocalBound(Bound):
         elif status in self.counts:
             self.counts[status] += 1
         else:
-            if self.usual is None:
+            if self.usual is None and status < 400:  # an error first must not take the slot
                 self.usual, self.usual_count = status, 1
             else:
                 self.counts[status] = 1

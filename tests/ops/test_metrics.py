@@ -24,8 +24,10 @@ from cello_twisted import (
     App,
     Blueprint,
     CsrfConfig,
+    HTTPError,
     JwtConfig,
     RateLimitConfig,
+    Response,
     SseStream,
     StaticFilesConfig,
 )
@@ -155,6 +157,25 @@ class SeriesTests(SynchronousTestCase):
         self.assertAlmostEqual(value(text, "cello_request_duration_seconds_sum", **get), 0.302)
         self.assertEqual(value(text, "cello_request_duration_seconds_count", method="HEAD", route="/items/{id}"), 1)
         self.assertEqual(value(text, "cello_requests_in_progress", method="GET"), 0)
+
+    def test_statuses_are_counted_whichever_comes_first(self) -> None:
+        """r2: a route whose first answers are errors still counts each status apart, errors included."""
+        app = metered_app()
+        outcomes = iter([500, 404, 200, 200, 500, 201, 200])
+
+        @app.get("/flaky")
+        def flaky(request: Any) -> Any:
+            status = next(outcomes)
+            if status >= 400:
+                raise HTTPError(status, "no")
+            return Response.json({}, status=status)
+
+        client = app.test_client()
+        for _ in range(7):
+            client.get("/flaky")
+        text = client.get("/metrics").text
+        counted = {s: value(text, "cello_requests_total", method="GET", route="/flaky", status=s) for s in ("200", "201", "404", "500")}
+        self.assertEqual(counted, {"200": 3, "201": 1, "404": 1, "500": 2})
 
     def test_in_progress_gauge_counts_the_running_request(self) -> None:
         """r2: cello_requests_in_progress{method} is 1 while a request runs, 0 after."""
