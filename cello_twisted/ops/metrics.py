@@ -114,15 +114,14 @@ class MetricsMiddleware:
         return self._local_link(call_next, on_error, own)
 
     def _route_bound(self, route: RouteView | None) -> tuple[str, Bound] | None:
-        """A route's own (method, Bound), bound now: its requests need no lookup (HEAD on a GET
-        route, the one other method its chain serves, is looked up)."""
+        """A route's own (method, Bound), bound now: its requests need no lookup. Everything
+        else (HEAD on a GET route, 404s, 405s, OPTIONS, mounts) goes through ``_bind``."""
         if route is None or route.method not in METHODS:
             return None
         return route.method, self._bound_for(route.path, route.method)
 
     def _local_link(self, call_next: Link, on_error: ErrorHandler, own: tuple[str, Bound] | None) -> Link:
         """One process: the request's numbers are updated inline (the hot path of every route)."""
-        lookup: Callable[[tuple[str, str]], LocalBound | None] = self.bound.get  # type: ignore[assignment]  # typing note: every Bound of an unshared Series is a LocalBound
         bind = self._bind
         upper_bounds = self.metrics.series.upper_bounds
         first_bound = upper_bounds[0]
@@ -131,12 +130,7 @@ class MetricsMiddleware:
         mine = cast(LocalBound, own_bound)  # typing note: None only when own_method matches nothing
 
         def metered(request: Request) -> Response | Deferred[Response]:
-            if request.method == own_method:
-                b = mine
-            else:
-                route = request.route
-                found = lookup((route.path, request.method)) if route is not None else None
-                b = found if found is not None else cast(LocalBound, bind(request))
+            b = mine if request.method == own_method else cast(LocalBound, bind(request))
             b.entered += 1
             started = clock()
             try:
@@ -160,18 +154,12 @@ class MetricsMiddleware:
 
     def _shared_link(self, call_next: Link, on_error: ErrorHandler, own: tuple[str, Bound] | None) -> Link:
         """Multiprocess mode: prometheus-client's children, bound per route."""
-        lookup: Callable[[tuple[str, str]], SharedBound | None] = self.bound.get  # type: ignore[assignment]  # typing note: every Bound of a shared Series is a SharedBound
         bind = self._bind
         own_method, own_bound = own if own is not None else ("", None)
         mine = cast(SharedBound, own_bound)  # typing note: None only when own_method matches nothing
 
         def metered(request: Request) -> Response | Deferred[Response]:
-            if request.method == own_method:
-                b = mine
-            else:
-                route = request.route
-                found = lookup((route.path, request.method)) if route is not None else None
-                b = found if found is not None else cast(SharedBound, bind(request))
+            b = mine if request.method == own_method else cast(SharedBound, bind(request))
             b.enter_gauge()
             started = perf_counter()
             try:
