@@ -85,6 +85,11 @@ class NativeMiddleware(Protocol):
         404, 405, OPTIONS, mounts), so per-route work can be bound here, not per request."""
         ...
 
+    def request_class(self) -> type[Request] | None:
+        """Optional, app-level middleware only: a Request subclass that does this layer's
+        work as AppResource builds the request, in place of its link (None: use the link)."""
+        ...
+
     def applies_to(self, route: RouteView | None, app: TableView) -> bool:
         """Optional: False keeps this middleware out of ``route``'s chain (None: unmatched requests)."""
         ...
@@ -124,6 +129,7 @@ class Hooks:
     __slots__ = (
         "native",
         "link",
+        "request_class",
         "applies_to",
         "bind_clock",
         "bind_app",
@@ -139,6 +145,9 @@ class Hooks:
         native = self.native
         self.link: Callable[[Link, ErrorHandler, AppContext, RouteView | None], Link] | None = (
             getattr(middleware, "link", None) if native else None
+        )
+        self.request_class: Callable[[], type[Request] | None] | None = (
+            getattr(middleware, "request_class", None) if native else None
         )
         self.applies_to: Callable[[RouteView | None, TableView], bool] | None = (
             getattr(middleware, "applies_to", None) if native else None

@@ -25,6 +25,11 @@ ALLOWED: dict[tuple[str, str], str] = {
         "Twisted's Headers map: the fast header path writes it directly and wire/_headers.py "
         "falls back to setRawHeaders if a Twisted release changes it"
     ),
+    ("cello_twisted.ops.request_id", "._rawHeaders"): (
+        "Twisted's Headers map: default request IDs are read and placed by the Request subclass's "
+        "constructor, with no call (every request pays it); only when wire._headers' probe passed "
+        "(DIRECT_WRITES), the link through header_relay otherwise"
+    ),
     ("cello_twisted.", "os._exit"): "os._exit is the documented way to leave a forked/failed child at once",
     ("cello_twisted.websocket.", "factory._batched_timer"): (
         "autobahn's factory reads its auto-ping timer from this attribute and has no public setter; "

@@ -1,7 +1,12 @@
 """Request IDs: keep a valid incoming ID or make one, and send it back (SPEC_OPERATIONS §5).
 
-Installed as the outermost link of every chain, so every response that passes the
-chain carries the header (401/403/404/405/429/500 and middleware errors included),
+Every request pays this, so the default generator's work is done as the request is
+built: ``request_class`` gives AppResource a Request subclass that reads the incoming
+header and places the response header in its constructor, before any chain runs (no
+link, no helper frame). A custom generator may fail, and its error must become a 500
+that passes the chain, so it runs as the outermost link instead, as it does when a
+Twisted release stops the direct header writes. Either way every response that passes
+a chain carries the header (401/403/404/405/429/500 and middleware errors included),
 and ``request.id`` is set before anything else runs: error bodies, the 500 log line
 and the access log read it.
 """
@@ -16,13 +21,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
-from ..wire._headers import header_relay, wire_name
+from ..request import Request
+from ..wire._headers import DIRECT_WRITES, header_relay, wire_name
 
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
+    from twisted.web.server import Request as TwistedRequest
 
     from .._types import AppContext, ErrorHandler, Link, RouteView
-    from ..request import Request
+    from ..request import AppView
     from ..response import Response
 
 __all__ = ["RequestId", "VALID_ID", "new_id", "new_id_bytes"]
@@ -107,6 +114,14 @@ class RequestId:
         else:
             self._relay = header_relay(wire_name(header), keep, self._generated)
 
+    def request_class(self) -> type[Request] | None:
+        """The Request subclass that takes its ID as it is built (used in place of ``link``
+        when this instance is app-level middleware); None for a custom generator, or when
+        headers are written through Twisted's public API."""
+        if self.generator is not new_id or not DIRECT_WRITES:
+            return None
+        return _identified_request(wire_name(self.header), _VALID_BYTES.fullmatch if self.trust_incoming else None)
+
     def assign(self, request: Request) -> str:
         """Set the request's ID -- the incoming one when trusted and valid, else a new one --
         and put it in the response headers at once, so whatever answers sends it."""
@@ -145,3 +160,35 @@ class RequestId:
     def __repr__(self) -> str:
         return f"RequestId(header={self.header!r}, trust_incoming={self.trust_incoming})"
 
+
+def _identified_request(key: bytes, keep: Callable[[bytes], object] | None) -> type[Request]:
+    """A Request subclass whose constructor does ``header_relay``'s work inline.
+
+    Its ``__init__`` repeats Request's five assignments instead of calling it: a call is
+    the cost this class exists to save (a test checks that both set the same attributes).
+    Twisted's header maps are written directly, as ``wire._headers`` does once its probe
+    passed (``DIRECT_WRITES``), which ``RequestId.request_class`` checks.
+    """
+    take, refill = _take, _refill_and_take
+
+    class IdentifiedRequest(Request):
+        def __init__(self, raw: TwistedRequest, app: AppView, method: str, path: str, root_path: str = "") -> None:
+            self.raw = raw
+            self.app = app
+            self.method = method
+            self.path = path
+            self.root_path = root_path
+            if keep is not None:
+                values = raw.requestHeaders._rawHeaders.get(key)
+                if values and keep(values[0]):
+                    raw.responseHeaders._rawHeaders[key] = [values[0]]
+                    self.id_bytes = values[0]
+                    return
+            try:
+                made = take()
+            except IndexError:  # the batch ran out
+                made = refill()
+            raw.responseHeaders._rawHeaders[key] = [made]
+            self.id_bytes = made
+
+    return IdentifiedRequest

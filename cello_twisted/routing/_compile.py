@@ -113,7 +113,7 @@ def _unset(request: Request) -> Response:
 class Pipeline:
     """What AppResource consults per request."""
 
-    __slots__ = ("router", "not_found", "bad_path", "too_large", "raw_static", "write", "routes")
+    __slots__ = ("router", "not_found", "bad_path", "too_large", "raw_static", "write", "routes", "new_request")
 
     def __init__(
         self,
@@ -123,7 +123,9 @@ class Pipeline:
         too_large: Link,
         writer: ResponseWriter,
         routes: Sequence[CompiledRoute] = (),
+        new_request: type[Request] = Request,
     ) -> None:
+        self.new_request = new_request  # the class AppResource builds (request IDs do their work there)
         self.write = writer.write
         self.router = router
         self.routes = tuple(routes)  # every route in registration order
@@ -250,6 +252,7 @@ def compile_app(app: RoutedApp) -> Pipeline:
     """The app's routes as a router of ready chains, plus the chains for unmatched requests."""
     context = app.context
     _bind_app(app)
+    request_class, builder = _request_builder(app)
     router = Router()
     app_errors = ErrorHandling([app.exception_handlers], app)
     owners: dict[int, tuple[list[Any], ErrorHandling]] = {}
@@ -272,7 +275,7 @@ def compile_app(app: RoutedApp) -> Pipeline:
             middleware.append(route_limiter(context, spec))
         errors = ErrorHandling([bp.exception_handlers for bp in reversed(blueprints)] + [app.exception_handlers], app)
         route = CompiledRoute(spec, full_path, [s.value for s in segments if s.kind != "lit"], blueprints)
-        middleware = _for_route(middleware, route, app)
+        middleware = _for_route(middleware, route, app, builder)
         route.middleware, route.guards = middleware, guards
         routes.append(route)
         if entry.owner is None:
@@ -298,8 +301,10 @@ def compile_app(app: RoutedApp) -> Pipeline:
         middleware, errors = owners[id(entry)]
         entry.options_chain = _app_timed(compose(middleware, _options_endpoint(entry), errors, context), app)
         entry.not_allowed_chain = _app_timed(compose(middleware, _not_allowed(entry), errors, context), app)
-    app_level = _for_route(app.middleware, None, app)  # requests that match no route
-    not_found = _with_mounts(app, _app_timed(compose(app_level, _not_found_endpoint(app), app_errors, context), app))
+    app_level = _for_route(app.middleware, None, app, builder)  # requests that match no route
+    not_found = _with_mounts(
+        app, _app_timed(compose(app_level, _not_found_endpoint(app), app_errors, context), app), builder
+    )
     bad_path = _app_timed(
         compose(app_level, _raiser(lambda r: BadRequestError("Request path is not valid UTF-8")), app_errors, context),
         app,
@@ -307,7 +312,7 @@ def compile_app(app: RoutedApp) -> Pipeline:
     too_large = _app_timed(
         compose(app_level, _raiser(lambda r: PayloadTooLargeError(app.max_body_size or 0)), app_errors, context), app
     )
-    return Pipeline(router, not_found, bad_path, too_large, ResponseWriter(context.finalizers), routes)
+    return Pipeline(router, not_found, bad_path, too_large, ResponseWriter(context.finalizers), routes, request_class)
 
 
 def _timed(chain: Link, spec: RouteSpec, path: str, app: RoutedApp) -> Link:
@@ -340,7 +345,7 @@ def _bind_app(app: RoutedApp) -> None:
         tables += table.blueprints
 
 
-def _with_mounts(app: RoutedApp, not_found: Link) -> Link:
+def _with_mounts(app: RoutedApp, not_found: Link, builder: object = None) -> Link:
     """Unmatched paths at or below a mount prefix go to the longest mount (SPEC_OPERATIONS §13 r2).
 
     Each mount's chain is built like a route's: app and blueprint middleware and
@@ -357,7 +362,7 @@ def _with_mounts(app: RoutedApp, not_found: Link) -> Link:
             guards += bp.guards
         errors = ErrorHandling([bp.exception_handlers for bp in reversed(blueprints)] + [app.exception_handlers], app)
         endpoint = make_endpoint(route.endpoint, [*guards, *spec.guards])
-        chain = compose(_for_route(middleware, route, app), endpoint, errors, app.context)
+        chain = compose(_for_route(middleware, route, app, builder), endpoint, errors, app.context)
         route.chain = _app_timed(chain, app)  # a mount has no timeout= of its own
         mounts.append(route)
     if not mounts:
@@ -365,8 +370,21 @@ def _with_mounts(app: RoutedApp, not_found: Link) -> Link:
     return MountDispatch(mounts, [m.url_path for m in app.static_mounts], not_found)
 
 
-def _for_route(middleware: Sequence[Any], route: RouteView | None, app: RoutedApp) -> list[Any]:
-    """Leave out native middleware that says it does not apply to ``route``.
+def _request_builder(app: RoutedApp) -> tuple[type[Request], object]:
+    """The Request class AppResource builds, and the app-level middleware that supplied it
+    (its work is done as the request is built, so its link is left out of every chain)."""
+    for mw in app.middleware:
+        make = hooks_of(mw).request_class
+        if make is not None:
+            built = make()
+            if built is not None:
+                return built, mw
+    return Request, None
+
+
+def _for_route(middleware: Sequence[Any], route: RouteView | None, app: RoutedApp, builder: object = None) -> list[Any]:
+    """Leave out native middleware that says it does not apply to ``route``, and the one
+    whose work is done as the request is built (``builder``).
 
     Rate limiters use this: exactly one applies per request (SPEC §2.14 r5), decided
     here once instead of on every request. Paths added by features (OpenAPI, docs,
@@ -376,6 +394,8 @@ def _for_route(middleware: Sequence[Any], route: RouteView | None, app: RoutedAp
     feature = route is not None and route.feature_path
     kept = []
     for mw in middleware:
+        if mw is builder:
+            continue
         hooks = hooks_of(mw)
         if feature and hooks.feature_path_exempt:
             continue

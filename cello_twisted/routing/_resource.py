@@ -9,11 +9,11 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
 from ..forms import prefetch_form
-from ..request import Request
 
 if TYPE_CHECKING:
     from twisted.web.server import Request as TwistedRequest
 
+    from ..request import Request
     from ..wire._writer import Body
     from ._compile import Pipeline, RoutedApp
     from ._router import PathEntry
@@ -41,7 +41,7 @@ class AppResource(Resource):
             # Fast path: a literal route requested with a plain ASCII path at the root.
             hit = pipeline.raw_static.get(raw_path)
             if hit is not None:
-                return self._dispatch(Request(twreq, app, method, hit[1]), pipeline, hit[0], ())
+                return self._dispatch(pipeline.new_request(twreq, app, method, hit[1]), pipeline, hit[0], ())
             if b"%" not in raw_path:
                 # Nothing to percent-decode: the decoded path is the raw one, decoded once.
                 try:
@@ -51,7 +51,7 @@ class AppResource(Resource):
                 else:
                     segments = path[1:].split("/")
                     match = pipeline.router.match([s for s in segments if s] if "" in segments else segments)
-                    request = Request(twreq, app, method, path)
+                    request = pipeline.new_request(twreq, app, method, path)
                     if match is None:
                         return self._dispatch(request, pipeline, None, ())
                     return self._dispatch(request, pipeline, match[0], match[1])
@@ -61,9 +61,9 @@ class AppResource(Resource):
             decoded = [s.decode("utf-8") for s in postpath]
         except UnicodeDecodeError:
             path = "/" + "/".join(s.decode("utf-8", "replace") for s in postpath)
-            request = Request(twreq, app, method, path, root_path)
+            request = pipeline.new_request(twreq, app, method, path, root_path)
             return pipeline.write(request, pipeline.bad_path(request))
-        request = Request(twreq, app, method, "/" + "/".join(decoded), root_path)
+        request = pipeline.new_request(twreq, app, method, "/" + "/".join(decoded), root_path)
         match = pipeline.router.match([s for s in decoded if s] if "" in decoded else decoded)
         if match is None:
             return self._dispatch(request, pipeline, None, ())

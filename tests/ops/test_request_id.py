@@ -135,12 +135,11 @@ class ErrorResponseTests(SynchronousTestCase):
         self.assertIsNotNone(rid)
         self.assertEqual(resp.json()["request_id"], rid)
 
-    def test_framework_errors_carry_the_id_in_header_and_body(self) -> None:
-        """r2-r3: 404, 405, 500, HTTPError, 401 (JWT), 403 (guard) and 429 carry the header and "request_id"."""
+    def _framework_errors(self, **request_id: Any) -> None:
         app = App()
         app.enable_jwt(JwtConfig(secret=SECRET), required=False)
         app.enable_rate_limit(RateLimitConfig(requests=1, window=60))
-        app.enable_request_id()
+        app.enable_request_id(**request_id)
 
         @app.get("/boom")
         def boom(request: Any) -> None:
@@ -159,7 +158,8 @@ class ErrorResponseTests(SynchronousTestCase):
             return "ok"
 
         cases = [("GET", "/missing", 404), ("POST", "/boom", 405), ("GET", "/boom", 500),
-                 ("GET", "/teapot", 418), ("GET", "/me", 401), ("GET", "/admin", 403)]  # fmt: skip
+                 ("GET", "/teapot", 418), ("GET", "/me", 401), ("GET", "/admin", 403),
+                 ("GET", "/%ff", 400)]  # fmt: skip
         for method, path, status in cases:
             client = app.test_client(client_ip=f"10.0.0.{status % 250}")  # own rate-limit bucket each
             self._check(client.request(method, path), status)
@@ -167,6 +167,16 @@ class ErrorResponseTests(SynchronousTestCase):
         limited.get("/missing")
         self._check(limited.get("/missing"), 429)
         self.flushLoggedErrors(RuntimeError)
+
+    def test_framework_errors_carry_the_id_in_header_and_body(self) -> None:
+        """r2-r3: 400, 404, 405, 500, HTTPError, 401 (JWT), 403 (guard) and 429 carry the header and
+        "request_id" (default IDs are taken as the request is built, before any chain)."""
+        self._framework_errors()
+
+    def test_with_a_custom_generator_too(self) -> None:
+        """r2-r3: the same errors carry a custom generator's ID (it runs as the outermost link)."""
+        counter = iter(range(1000))
+        self._framework_errors(generator=lambda: f"gen-{next(counter)}")
 
     def test_middleware_error_carries_the_id(self) -> None:
         """r2: a user middleware that raises still yields a 500 with the id (request ID is outermost)."""
@@ -208,6 +218,46 @@ class ErrorResponseTests(SynchronousTestCase):
         self.assertEqual([e["request_id"] for e in access.events], ["log-7", "log-8"])
         self.assertTrue(formatEvent(access.events[0]).endswith(" log-7"))
         self.assertTrue(formatEvent(access.events[1]).endswith(" log-8"))
+
+
+class WhereTheIdIsTakenTests(SynchronousTestCase):
+    def test_identified_request_sets_what_request_sets(self) -> None:
+        """The class that takes default IDs repeats Request's constructor: it must set the same
+        attributes, plus the ID, and place the header in the Twisted request's response headers."""
+        from twisted.web.test.requesthelper import DummyRequest
+
+        from cello_twisted.ops.request_id import RequestId
+        from cello_twisted.request import Request
+
+        identified = RequestId().request_class()
+        assert identified is not None
+        raw = DummyRequest([b"x"])
+        plain = vars(Request(raw, App(), "GET", "/x", "/root"))
+        built = vars(identified(raw, App(), "GET", "/x", "/root"))
+        made = built.pop("id_bytes")
+        self.assertEqual(built.keys(), plain.keys())
+        self.assertEqual([built[k] for k in built if k != "app"], [plain[k] for k in plain if k != "app"])
+        self.assertRegex(made.decode("ascii"), HEX32)
+        self.assertEqual(raw.responseHeaders.getRawHeaders(b"x-request-id"), [made])
+
+    def test_a_blueprint_level_request_id_still_works_as_a_link(self) -> None:
+        """RequestId used as a blueprint's middleware (a second header) runs in that blueprint's chains."""
+        from cello_twisted import Blueprint
+        from cello_twisted.ops.request_id import RequestId
+
+        app = _app()
+        bp = Blueprint("/traced")
+        bp.use(RequestId(header="X-Trace-ID", trust_incoming=False))
+        bp.get("/x")(lambda request: {"id": request.id})
+        app.register_blueprint(bp)
+        client = app.test_client()
+        inside = client.get("/traced/x", headers={"X-Request-ID": "outer", "X-Trace-ID": "ignored"})
+        trace = inside.headers.get("X-Trace-ID") or ""
+        self.assertRegex(trace, HEX32)
+        self.assertEqual(inside.headers.get("X-Request-ID"), "outer")
+        self.assertEqual(inside.json(), {"id": trace})  # the inner layer sets request.id last
+        outside = client.get("/id", headers={"X-Request-ID": "outer"})
+        self.assertEqual((outside.json(), outside.headers.get("X-Trace-ID")), ({"id": "outer"}, None))
 
 
 class OffTests(SynchronousTestCase):
