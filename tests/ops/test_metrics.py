@@ -219,6 +219,31 @@ class SeriesTests(SynchronousTestCase):
         self.assertEqual(value(text, "cello_auth_failures_total", kind="csrf"), 1)
         self.assertEqual(value(text, "cello_rate_limited_total", route="/limited"), 1)
 
+    def test_a_refusal_answered_with_the_usual_status_is_still_counted(self) -> None:
+        """r2: a guard refusal that an exception handler turns into the route's usual 302 still counts
+        as kind="guard"; a route without guards or refusing middleware counts its statuses alike."""
+        from cello_twisted import GuardError, Response
+
+        app = metered_app()
+
+        @app.exception_handler(GuardError)
+        def to_login(request: Any, exc: GuardError) -> Response:
+            return Response.redirect("/login")
+
+        app.get("/account", guards=[lambda r: r.headers.get("x-user") is not None])(
+            lambda r: Response.redirect("/account/home")
+        )
+        app.get("/plain")(lambda r: Response.redirect("/elsewhere"))
+        client = app.test_client()
+        self.assertEqual(client.get("/account", headers={"X-User": "u1"}).status_code, 302)  # the usual status
+        self.assertEqual(client.get("/account").headers.get("Location"), "/login")  # refused, answered 302
+        self.assertEqual(client.get("/plain").status_code, 302)
+        self.assertEqual(client.get("/plain").status_code, 302)
+        text = client.get("/metrics").text
+        self.assertEqual(value(text, "cello_auth_failures_total", kind="guard"), 1)
+        self.assertEqual(value(text, "cello_requests_total", method="GET", route="/account", status="302"), 2)
+        self.assertEqual(value(text, "cello_requests_total", method="GET", route="/plain", status="302"), 2)
+
     def test_shared_store_errors_by_class_name(self) -> None:
         """r2: a shared store that cannot answer counts cello_shared_store_errors_total{store=<class>}."""
         app = metered_app()
