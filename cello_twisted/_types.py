@@ -51,16 +51,6 @@ class RouteView(Protocol):
     blueprints: tuple[Any, ...]
 
     @property
-    def middleware(self) -> Sequence[object]:
-        """What its chain holds, outermost first (empty until the chain is built)."""
-        ...
-
-    @property
-    def guards(self) -> Sequence[Any]:
-        """App, blueprint and route guards, in order (empty until the chain is built)."""
-        ...
-
-    @property
     def feature_path(self) -> bool:
         """Whether an ``enable_*`` feature (OpenAPI, health, ...) added this route."""
         ...
@@ -128,10 +118,6 @@ class NativeMiddleware(Protocol):
     singleton: bool
     """Optional (default True): ``enable_*`` replaces an installed instance of the same class."""
 
-    refuses: bool
-    """Optional (default False): this middleware may refuse a request and set
-    ``request.refused_by`` (metrics skips that check on routes where nothing can refuse)."""
-
     feature_path_exempt: bool
     """Optional (default False): kept out of the chains of paths an ``enable_*`` feature adds
     (OpenAPI, docs, health, metrics), as rate limits, CSRF, sessions and logging are."""
@@ -151,7 +137,6 @@ class Hooks:
         "cluster_warning",
         "durability_warning",
         "singleton",
-        "refuses",
         "feature_path_exempt",
     )
 
@@ -174,7 +159,6 @@ class Hooks:
         self.cluster_warning: Callable[[], str | None] | None = getattr(middleware, "cluster_warning", None)
         self.durability_warning: Callable[[], str | None] | None = getattr(middleware, "durability_warning", None)
         self.singleton: bool = bool(getattr(middleware, "singleton", True))
-        self.refuses: bool = bool(getattr(middleware, "refuses", False))
         self.feature_path_exempt: bool = bool(getattr(middleware, "feature_path_exempt", False))
 
 

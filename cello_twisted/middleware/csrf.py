@@ -96,7 +96,6 @@ class Csrf:
     """
 
     native = True
-    refuses = True  # sets request.refused_by = "csrf" (counted by metrics)
     feature_path_exempt = True  # never on OpenAPI/docs/health/metrics paths (SPEC_OPERATIONS principles)
 
     def __init__(self, config: CsrfConfig | None = None) -> None:

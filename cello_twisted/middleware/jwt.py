@@ -53,7 +53,6 @@ class JwtAuth(TokenService):
     """
 
     native = True
-    refuses = True  # sets request.refused_by = "jwt" (counted by metrics)
 
     def __init__(
         self,

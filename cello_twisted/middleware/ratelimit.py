@@ -135,7 +135,6 @@ class RateLimit:
     """
 
     native = True
-    refuses = True  # sets request.refused_by = "rate_limit" (counted by metrics)
     feature_path_exempt = True  # never on OpenAPI/docs/health/metrics paths (SPEC_OPERATIONS principles)
 
     def __init__(self, config: RateLimitConfig, *, route_level: bool = False, name: str | None = None) -> None:

@@ -27,7 +27,6 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from .._defer import is_deferred
-from .._types import hooks_of
 from .._validators import fail
 from ..response import Response
 from ._metrics_series import Bound, LocalBound, Series, SharedBound, prometheus
@@ -112,7 +111,7 @@ class MetricsMiddleware:
         own = self._route_bound(route)
         if self.metrics.series.shared:
             return self._shared_link(call_next, on_error, own)
-        return self._local_link(call_next, on_error, own, _may_refuse(route))
+        return self._local_link(call_next, on_error, own)
 
     def _route_bound(self, route: RouteView | None) -> tuple[str, Bound] | None:
         """A route's own (method, Bound), bound now: its requests need no lookup. Everything
@@ -121,15 +120,8 @@ class MetricsMiddleware:
             return None
         return route.method, self._bound_for(route.path, route.method)
 
-    def _local_link(
-        self, call_next: Link, on_error: ErrorHandler, own: tuple[str, Bound] | None, may_refuse: bool
-    ) -> Link:
-        """One process: the request's numbers are updated inline (the hot path of every route).
-
-        Where nothing in the chain can refuse, ``request.refused_by`` is not read: it is a
-        class-level default, a generic attribute lookup that costs more than the counting.
-        """
-        cannot_refuse = not may_refuse
+    def _local_link(self, call_next: Link, on_error: ErrorHandler, own: tuple[str, Bound] | None) -> Link:
+        """One process: the request's numbers are updated inline (the hot path of every route)."""
         bind = self._bind
         upper_bounds = self.metrics.series.upper_bounds
         first_bound = upper_bounds[0]
@@ -152,7 +144,7 @@ class MetricsMiddleware:
             b.total += elapsed
             # the first bound >= elapsed ("le"); most requests fall in the first bucket
             b.buckets[0 if elapsed <= first_bound else bisect_left(upper_bounds, elapsed)] += 1
-            if result.status == b.usual and result.streamer is None and (cannot_refuse or request.refused_by is None):
+            if result.status == b.usual and result.streamer is None and request.refused_by is None:
                 b.usual_count += 1
             else:
                 b.counted(result, request)
@@ -182,14 +174,6 @@ class MetricsMiddleware:
 
     def __call__(self, request: Request, call_next: Link) -> Response | Deferred[Response]:
         return self.link(call_next, _reraise, None)(request)  # type: ignore[arg-type]  # typing note: composed by hand, no context needed
-
-
-def _may_refuse(route: RouteView | None) -> bool:
-    """Can anything in ``route``'s chain refuse a request (set ``request.refused_by``)?
-    Guards and middleware marked ``refuses`` can; a chain without a route may hold anything."""
-    if route is None:
-        return True
-    return bool(route.guards) or any(hooks_of(mw).refuses for mw in route.middleware)
 
 
 def _reraise(request: Request, exc: BaseException) -> Response:

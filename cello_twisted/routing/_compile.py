@@ -361,10 +361,8 @@ def _with_mounts(app: RoutedApp, not_found: Link, builder: object = None) -> Lin
             middleware += bp.middleware
             guards += bp.guards
         errors = ErrorHandling([bp.exception_handlers for bp in reversed(blueprints)] + [app.exception_handlers], app)
-        route.guards = [*guards, *spec.guards]
-        route.middleware = _for_route(middleware, route, app, builder)
-        endpoint = make_endpoint(route.endpoint, route.guards)
-        chain = compose(route.middleware, endpoint, errors, app.context)
+        endpoint = make_endpoint(route.endpoint, [*guards, *spec.guards])
+        chain = compose(_for_route(middleware, route, app, builder), endpoint, errors, app.context)
         route.chain = _app_timed(chain, app)  # a mount has no timeout= of its own
         mounts.append(route)
     if not mounts:

@@ -62,7 +62,7 @@ class MountRoute:
     (``applies_to``: which rate limiter applies) see as the route.
     """
 
-    __slots__ = ("spec", "path", "segments", "blueprints", "chain", "middleware", "guards")
+    __slots__ = ("spec", "path", "segments", "blueprints", "chain")
 
     method = "MOUNT"
     rate_limit = None
@@ -75,8 +75,6 @@ class MountRoute:
         self.segments = tuple(s.encode("utf-8") for s in split_path(path))
         self.blueprints = blueprints
         self.chain: Link = _unset
-        self.middleware: list[Any] = []  # set with the chain, as a route's
-        self.guards: list[Any] = []
 
     @property
     def name(self) -> str | None:
