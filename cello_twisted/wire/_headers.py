@@ -145,21 +145,10 @@ def _public_request_header(twreq: Any, key: bytes) -> list[bytes] | None:
     return list(values) if values else None
 
 
-def _fast_set_response_header(twreq: Any, key: bytes, value: bytes) -> None:
-    """Set response header ``key`` (a ``wire_name``) to one header-safe value."""
-    twreq.responseHeaders._rawHeaders[key] = [value]
-
-
-def _public_set_response_header(twreq: Any, key: bytes, value: bytes) -> None:
-    twreq.responseHeaders.setRawHeaders(key, [value])
-
-
 if _FAST:
     request_header: Any = _fast_request_header
-    set_response_header: Any = _fast_set_response_header
 else:  # pragma: no cover - depends on the Twisted release
     request_header = _public_request_header
-    set_response_header = _public_set_response_header
 
 
 def header_relay(
