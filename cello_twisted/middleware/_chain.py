@@ -9,7 +9,9 @@ Deferred (SPEC §2.6) and may return a value, a Deferred or a coroutine.
 Every link turns exceptions into responses (via the route's error handler), so
 outer middleware always receives a Response, never a Failure. Native middleware on
 the hottest paths may provide ``link(call_next, on_error, context, route) -> link`` to build that
-guarded link itself, saving a frame per request (RateLimit does).
+guarded link itself, saving a frame per request (RateLimit does). One that also guards
+what its ``call_next`` raises or fails with (``guards_call_next``) is handed the endpoint
+unguarded when it is innermost, saving another (metrics does).
 """
 
 from __future__ import annotations
@@ -99,13 +101,19 @@ def compose(
 ) -> Link:
     """Fold ``middleware`` (first registered = outermost) around ``endpoint`` (``route``'s, if any)."""
     handler = guard_errors(endpoint, on_error)
+    innermost = True
     for mw in reversed(middleware):
         hooks = hooks_of(mw)
         if hooks.native:
             own_link = hooks.link  # hot middleware may compile its own guarded link
-            handler = own_link(handler, on_error, context, route) if own_link is not None else guard_native(mw, handler, on_error)
+            if own_link is None:
+                handler = guard_native(mw, handler, on_error)
+            else:
+                inner = endpoint if innermost and hooks.guards_call_next else handler
+                handler = own_link(inner, on_error, context, route)
         else:
             handler = guard_errors(_user_link(mw, handler), on_error)
+        innermost = False
     return handler
 
 

@@ -1,13 +1,14 @@
 """Prometheus metrics on prometheus-client (SPEC_OPERATIONS §7; extra ``[metrics]``).
 
 The series are created once per registry (``_metrics_series``). The middleware is the
-outermost link of every route's chain; per route template and method it binds that
+outermost link of every route's chain. It guards what it calls itself, so on a route
+with no other middleware it calls the endpoint directly (``guards_call_next``: the
+chain is no longer than without metrics). Per route template and method it binds that
 pair's state when the routes are compiled (a route's own chain holds its pair, so its
 requests need no lookup), and a request costs two clock reads and a few integer adds
 (plain numbers a collector exposes at scrape time; prometheus-client's own objects in
-multiprocess mode). Label values are bounded by the
-route table: the route label is the template, ``<unmatched>`` or ``<static>``; unknown
-methods are ``OTHER``.
+multiprocess mode). Label values are bounded by the route table: the route label is
+the template, ``<unmatched>`` or ``<static>``; unknown methods are ``OTHER``.
 
 Cluster mode uses prometheus-client's multiprocess mode: the parent creates a
 per-run directory, hands it to workers as ``PROMETHEUS_MULTIPROC_DIR`` and removes it
@@ -26,7 +27,7 @@ from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from .._defer import is_deferred
+from .._defer import is_deferred, recover
 from .._validators import fail
 from ..response import Response
 from ._metrics_series import Bound, LocalBound, Series, SharedBound, prometheus
@@ -82,6 +83,7 @@ class MetricsMiddleware:
     native = True
     singleton = True
     feature_path_exempt = True  # /metrics and /health are not counted
+    guards_call_next = True  # innermost, it is handed the endpoint itself: one frame fewer
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
@@ -138,6 +140,7 @@ class MetricsMiddleware:
             except Exception as exc:  # noqa: BLE001 - every error becomes a response
                 result = on_error(request, exc)
             if type(result) is not Response and is_deferred(result):
+                result.addErrback(recover, request, on_error)  # call_next may be the bare endpoint
                 return result.addCallbacks(b.observed, b.abandoned, (request, started))
             # LocalBound.observed, inline:
             elapsed = clock() - started
@@ -167,6 +170,7 @@ class MetricsMiddleware:
             except Exception as exc:  # noqa: BLE001 - every error becomes a response
                 result = on_error(request, exc)
             if type(result) is not Response and is_deferred(result):
+                result.addErrback(recover, request, on_error)  # call_next may be the bare endpoint
                 return result.addCallbacks(b.observed, b.abandoned, (request, started))
             return b.observed(result, request, started)
 

@@ -153,3 +153,59 @@ class ChainTests(SynchronousTestCase):
         self.assertIsNot(first, second)
         self.assertIs(app.middleware[0], second)
         self.assertEqual(len(app.middleware), 2)
+
+
+class _Watching:
+    """A native middleware with its own link that records what its call_next gave it."""
+
+    native = True
+
+    def __init__(self, guards_call_next: bool) -> None:
+        self.guards_call_next = guards_call_next
+        self.seen: list[str] = []
+
+    def link(self, call_next, on_error, context, route=None):
+        def watching(request):
+            try:
+                result = call_next(request)
+            except Exception as exc:  # noqa: BLE001 - what the contract promises to handle
+                self.seen.append(type(exc).__name__)
+                return on_error(request, exc)
+            self.seen.append(f"response {result.status}")
+            return result
+
+        return watching
+
+    def __call__(self, request, call_next):  # composed by hand only
+        return call_next(request)
+
+
+class GuardsCallNextTests(SynchronousTestCase):
+    def _app(self, outer: _Watching, inner_mw: object | None = None) -> App:
+        app = App()
+        app.use(outer)
+        if inner_mw is not None:
+            app.use(inner_mw)
+
+        @app.get("/")
+        def boom(request):
+            raise HTTPError(418)
+
+        return app
+
+    def test_innermost_layer_that_guards_is_handed_the_endpoint(self) -> None:
+        """A layer declaring guards_call_next, innermost, sees the handler's exception itself
+        (one frame fewer); the response the client gets is the same 418."""
+        layer = _Watching(guards_call_next=True)
+        self.assertEqual(self._app(layer).test_client().get("/").status_code, 418)
+        self.assertEqual(layer.seen, ["HTTPError"])
+
+    def test_other_layers_get_a_guarded_call_next(self) -> None:
+        """Without the declaration, or with a layer inside it, call_next yields the 418 response."""
+        plain = _Watching(guards_call_next=False)
+        self.assertEqual(self._app(plain).test_client().get("/").status_code, 418)
+        self.assertEqual(plain.seen, ["response 418"])
+        outer = _Watching(guards_call_next=True)
+        inner = _Watching(guards_call_next=True)
+        self.assertEqual(self._app(outer, inner).test_client().get("/").status_code, 418)
+        self.assertEqual((outer.seen, inner.seen), (["response 418"], ["HTTPError"]))

@@ -413,6 +413,54 @@ class SeriesTests(SynchronousTestCase):
             prometheus_client.enable_created_metrics()
         self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 4)
 
+    def test_handler_errors_are_answered_and_counted_in_both_modes(self) -> None:
+        """r2: alone on a route, metrics calls the endpoint itself (guards_call_next), so it must turn
+        every handler error into the standard response: raised and failed-Deferred errors, HTTPErrors,
+        an async exception handler's answer. Each is counted with its status; nothing stays in progress."""
+
+        class Teapot(Exception):
+            pass
+
+        async def teapot_handler(request, exc):
+            return Response.json({"error": "teapot"}, status=418)
+
+        async def failing(request):
+            raise HTTPError(409, "taken")
+
+        async def crashing(request):
+            raise ZeroDivisionError
+
+        def run(multiprocess: bool) -> None:
+            registry = CollectorRegistry()
+            app = App()
+            environ = {"PROMETHEUS_MULTIPROC_DIR": tempdir(self)} if multiprocess else {}
+            with mock.patch.dict(os.environ, environ):
+                app.enable_metrics(registry=registry)
+            app.exception_handler(Teapot)(teapot_handler)
+            app.get("/raise")(lambda r: 1 / 0)
+            app.get("/http")(lambda r: (_ for _ in ()).throw(HTTPError(403, "no")))
+            app.get("/failing")(failing)
+            app.get("/crashing")(crashing)
+            app.get("/teapot")(lambda r: (_ for _ in ()).throw(Teapot()))
+            client = app.test_client()
+            expected = {"/raise": 500, "/http": 403, "/failing": 409, "/crashing": 500, "/teapot": 418}
+            for path, status in expected.items():
+                response = client.get(path)
+                self.assertEqual(response.status_code, status, path)
+                self.assertEqual(response.headers.get("Content-Type"), "application/json")
+                self.assertNotIn("Traceback", response.text)
+            text = prometheus_client.generate_latest(registry).decode()  # as the cluster test reads it
+            for path, status in expected.items():
+                labels = {"method": "GET", "route": path, "status": str(status)}
+                self.assertEqual(value(text, "cello_requests_total", **labels), 1, (multiprocess, path))
+            self.assertEqual(value(text, "cello_requests_in_progress", method="GET"), 0)
+            self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 2)
+
+        import prometheus_client
+
+        run(multiprocess=False)
+        run(multiprocess=True)
+
     def test_off_costs_nothing_in_the_chain(self) -> None:
         """Without enable_metrics no metrics middleware is in any chain."""
         app = App()
